@@ -1,0 +1,37 @@
+// ConvNet, the field's default model (ALGORITHMS §2; "ConvNet-3" in DC/DSA/DM/MTT).
+#pragma once
+#include <string>
+
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+
+#include "ddkit/models/classifier.h"
+
+namespace ddkit::models {
+
+struct ConvNetOptions {
+  ImageShape shape;
+  int64_t num_classes = 10;
+  int64_t width = 128;            // channels of every conv layer
+  int64_t depth = 3;              // number of conv blocks
+  std::string norm = "instance";  // instance | batch | layer | none
+  std::string pooling = "avg";    // avg | max | none
+};
+
+class ConvNetImpl : public ClassifierImpl {
+ public:
+  explicit ConvNetImpl(const ConvNetOptions& options);
+  torch::Tensor embed(const torch::Tensor& x) override;
+  torch::Tensor classify(const torch::Tensor& features) override;
+  int64_t feature_dim() const override { return feature_dim_; }
+  const ConvNetOptions& options() const { return options_; }
+
+ private:
+  ConvNetOptions options_;
+  int64_t feature_dim_ = 0;
+  torch::nn::Sequential features_{nullptr};
+  torch::nn::Linear classifier_{nullptr};
+};
+TORCH_MODULE(ConvNet);
+
+}  // namespace ddkit::models

@@ -1,0 +1,19 @@
+// Build any model of ddkit by name (ALGORITHMS §2): convnet, convnet-d1..d4,
+// convnet-w32/64/256, convnet-bn/ln/nn (norm variants), convnet-maxpool,
+// mlp, lenet, alexnet, vgg11, resnet18.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ddkit/models/classifier.h"
+
+namespace ddkit::models {
+
+// Throws ddkit::Error("--model", "unknown model 'x' (known: ...)") for an unknown name.
+std::shared_ptr<ClassifierImpl> make_model(const std::string& name, const ImageShape& shape,
+                                           int64_t num_classes);
+std::vector<std::string> known_models();
+int64_t count_parameters(const torch::nn::Module& module);
+
+}  // namespace ddkit::models

@@ -1,0 +1,12 @@
+#include <gtest/gtest.h>
+
+#include "ddkit/util/runtime.h"
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ddkit::RuntimeOptions runtime;
+  runtime.threads = 2;
+  runtime.warn_reference_blas = false;
+  ddkit::configure_runtime(runtime);
+  return RUN_ALL_TESTS();
+}
