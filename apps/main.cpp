@@ -1,2 +1,36 @@
+// ddkit: difficulty-aware dataset distillation. A thin CLI over the library:
+// every subcommand parses flags into an options struct and calls one function.
 #include <cstdio>
-int main() { std::puts("ddkit"); return 0; }
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common.h"
+#include "ddkit/util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ddkit " DDKIT_VERSION ": difficulty-aware dataset distillation"};
+  app.set_version_flag("--version", "ddkit " DDKIT_VERSION);
+  app.set_config("--config", "", "Read flags from a TOML/INI file ([subcommand] sections)");
+  app.require_subcommand(1);
+  spdlog::set_pattern("[%H:%M:%S] %v");
+  ddkit::cli::register_datasets(app);
+  ddkit::cli::register_train(app);
+  ddkit::cli::register_distill(app);
+  ddkit::cli::register_eval(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "ddkit: error: %s\n", e.what());
+    return ddkit::kUserErrorExitCode;
+  } catch (const ddkit::Error& e) {
+    std::fprintf(stderr, "ddkit: error: %s: %s\n", e.subject().c_str(), e.problem().c_str());
+    return ddkit::kUserErrorExitCode;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ddkit: internal error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

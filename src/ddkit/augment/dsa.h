@@ -30,7 +30,12 @@ std::string strategy_without_flip(const std::string& strategy);
 // Siamese (`siamese_seed` set): the family and every random draw come from the
 // seed (advancing by one per draw) and every sample uses the first sample's
 // parameters, so two batches given the same seed get the same transform.
-// Otherwise each sample draws its own parameters from `generator`.
+// Otherwise each sample draws its own parameters from `generator` (a CPU
+// generator, required then; it advances). The global torch RNG is never used.
+// Draw order (as the reference): S mode draws the family first, then the ops
+// draw in order (scale sx, sy; crop rows, columns; cutout rows, columns; color
+// brightness, saturation, contrast). An empty strategy returns `x` itself; an
+// unknown family throws ddkit::Error about "--dsa-strategy".
 at::Tensor dsa_augment(const at::Tensor& x, const DsaOptions& options,
                        std::optional<int64_t> siamese_seed, at::Generator generator);
 

@@ -1,0 +1,64 @@
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "common.h"
+#include "ddkit/data/image_set.h"
+#include "ddkit/distill/baselines.h"
+#include "ddkit/util/error.h"
+
+namespace ddkit::cli {
+
+void register_distill(CLI::App& app) {
+  struct Options {
+    CommonOptions common;
+    std::string method = "random";
+    int64_t ipc = 10;
+    int64_t pool_factor = 1;
+    std::string out;
+    train::ObserverOptions observer;
+  };
+  auto options = std::make_shared<Options>();
+  auto* command = app.add_subcommand("distill", "Build a small image set (distilled, or a DGS pool)");
+  add_common_flags(*command, options->common);
+  command->add_option("--method", options->method, "random | herding")
+      ->check(CLI::IsMember({"random", "herding"}))
+      ->capture_default_str();
+  command->add_option("--ipc", options->ipc, "Images per class")->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_option("--pool-factor", options->pool_factor, "Write pool-factor x ipc images per class (random)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command->add_option("--observer", options->observer.model_file, "Observer model.pt from `ddkit train` (herding)");
+  command->add_option("--observer-model", options->observer.model, "Observer to train if no --observer")
+      ->capture_default_str();
+  command->add_option("--observer-epochs", options->observer.epochs, "Epochs of the observer trained here")
+      ->capture_default_str();
+  command->add_option("--out", options->out, "Image set directory to write")->required();
+  command->callback([options] {
+    start_run(options->common);
+    const auto start = std::chrono::steady_clock::now();
+    const auto data = load_data(options->common, /*load_test=*/false);
+    data::ImageSet set;
+    if (options->method == "random") {
+      distill::RandomOptions random;
+      random.ipc = options->ipc;
+      random.pool_factor = options->pool_factor;
+      random.seed = options->common.seed;
+      set = distill::select_random(data, random);
+    } else {
+      if (options->pool_factor != 1) throw Error("--pool-factor", "herding selects exactly ipc images per class");
+      distill::HerdingOptions herding;
+      herding.ipc = options->ipc;
+      herding.observer = options->observer;
+      herding.observer.seed = options->common.seed;
+      herding.observer.device = options->common.device;
+      herding.observer.quiet = options->common.quiet;
+      set = distill::select_herding(data, herding);
+    }
+    set.meta["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    data::write_image_set(options->out, set, data);
+    spdlog::info("wrote {} images ({} per class) to {}", set.size(), set.size() / data.num_classes, options->out);
+  });
+}
+
+}  // namespace ddkit::cli

@@ -1,0 +1,54 @@
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common.h"
+#include "ddkit/data/image_set.h"
+#include "ddkit/train/eval_protocol.h"
+
+namespace ddkit::cli {
+
+void register_eval(CLI::App& app) {
+  struct Options {
+    CommonOptions common;
+    std::string set;
+    std::string out;
+    std::vector<std::string> models = {"convnet"};
+    int64_t epochs = 0;  // 0 = protocol default: 300, or 1000 with --dsa
+    double lr = 0.0;     // 0 = 0.01, or the learned lr recorded in the set's meta.json
+    train::EvalOptions eval;
+  };
+  auto options = std::make_shared<Options>();
+  auto* command = app.add_subcommand("eval", "Evaluate an image set with the standard protocol (N runs, mean ± std)");
+  add_common_flags(*command, options->common);
+  command->add_option("--set", options->set, "Image set directory")->required();
+  command->add_option("--models", options->models, "Models, comma-separated (convnet,resnet18,...)")
+      ->delimiter(',')
+      ->capture_default_str();
+  command->add_option("--runs", options->eval.runs, "Models trained per architecture")->capture_default_str();
+  command->add_option("--epochs", options->epochs, "Training epochs (default 300, or 1000 with --dsa)");
+  command->add_flag("--dsa", options->eval.training.dsa, "The DSA setting: DSA augmentation, 1000 epochs");
+  command->add_option("--lr", options->lr, "Learning rate (default 0.01, or the set's learned lr)");
+  command->add_option("--batch", options->eval.training.batch_size, "Mini-batch size")->capture_default_str();
+  command->add_flag("--resume", options->eval.resume, "Continue after the runs recorded in --out");
+  command->add_option("--out", options->out, "Directory for results.json")->required();
+  command->callback([options] {
+    start_run(options->common);
+    const auto data = load_data(options->common);
+    const auto set = data::read_image_set(options->set, data);
+    auto eval = options->eval;
+    eval.models = options->models;
+    eval.training.epochs = options->epochs > 0 ? options->epochs : (eval.training.dsa ? 1000 : 300);
+    eval.training.lr = options->lr > 0 ? options->lr : set.meta.value("learned_lr", 0.01);
+    eval.seed = options->common.seed;
+    eval.device = options->common.device;
+    eval.quiet = options->common.quiet;
+    eval.out_dir = options->out;
+    const auto result = train::evaluate_image_set(set, data, eval, options->set);
+    for (const auto& m : result.models) {
+      std::printf("%s: %.2f ± %.2f %% (%zu runs, %s)\n", m.model.c_str(), m.mean, m.std, m.accuracies.size(),
+                  fmt::format("{:.1f} s", m.wall_seconds).c_str());
+    }
+  });
+}
+
+}  // namespace ddkit::cli

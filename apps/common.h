@@ -1,0 +1,34 @@
+// Flags shared by every subcommand (DESIGN "CLI contract": --seed, --threads,
+// --device, --resume, --quiet, --data, --data-dir).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "ddkit/data/dataset.h"
+
+namespace ddkit::cli {
+
+struct CommonOptions {
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = all cores
+  std::string device = "cpu";
+  bool quiet = false;
+  std::string data = "fashion-mnist";
+  std::string data_dir = DDKIT_DEFAULT_DATA_DIR;
+};
+
+// Add the common flags; `with_data` adds --data/--data-dir too.
+void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data = true);
+// Configure threads/allocator/logging for this run; call first in a subcommand.
+void start_run(const CommonOptions& options);
+data::Dataset load_data(const CommonOptions& options, bool load_test = true);
+
+// Each subcommand registers itself on the app.
+void register_datasets(CLI::App& app);
+void register_train(CLI::App& app);
+void register_distill(CLI::App& app);
+void register_eval(CLI::App& app);
+
+}  // namespace ddkit::cli

@@ -1,0 +1,9 @@
+#pragma once
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace ddkit::train {
+// "cpu", "cuda", "cuda:1"; throws ddkit::Error("--device", ...) if unusable here.
+c10::Device parse_device(const std::string& name);
+}  // namespace ddkit::train

@@ -1,0 +1,135 @@
+#include "ddkit/train/eval_protocol.h"
+
+#include <chrono>
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "ddkit/models/factory.h"
+#include "ddkit/train/device.h"
+#include "ddkit/train/rng.h"
+#include "ddkit/util/atomic_file.h"
+#include "ddkit/util/error.h"
+#include "ddkit/util/progress.h"
+
+using nlohmann::json;
+
+namespace ddkit::train {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// What must match for a partial result to be resumed.
+json protocol_json(const EvalOptions& options) {
+  const auto& t = options.training;
+  return {{"epochs", t.epochs},       {"lr", t.lr},        {"momentum", t.momentum},
+          {"weight_decay", t.weight_decay}, {"batch_size", t.batch_size}, {"dsa", t.dsa},
+          {"dsa_strategy", t.dsa ? t.dsa_options.strategy : ""}, {"seed", options.seed},
+          {"lr_decay", "x0.1 after epoch epochs/2+1, new optimizer"}};
+}
+
+}  // namespace
+
+EvalOptions EvalOptions::dsa_setting() {
+  EvalOptions options;
+  options.training.epochs = 1000;
+  options.training.dsa = true;
+  return options;
+}
+
+std::pair<double, double> mean_std(const std::vector<double>& values) {
+  if (values.empty()) return {0.0, 0.0};
+  double sum = 0;
+  for (double v : values) sum += v;
+  const double mean = sum / static_cast<double>(values.size());
+  double sq = 0;
+  for (double v : values) sq += (v - mean) * (v - mean);
+  return {mean, std::sqrt(sq / static_cast<double>(values.size()))};
+}
+
+json EvalResult::to_json(const EvalOptions& options, const std::string& set_description) const {
+  json out = {{"set", set_description}, {"protocol", protocol_json(options)}, {"runs", options.runs},
+              {"seed", options.seed},   {"device", options.device},           {"wall_seconds", wall_seconds},
+              {"units", "percent"}};
+  json by_model = json::object();
+  for (const auto& m : models) {
+    by_model[m.model] = {{"accuracies", m.accuracies}, {"mean", m.mean},   {"std", m.std},
+                         {"epochs", options.training.epochs}, {"wall_seconds", m.wall_seconds}};
+  }
+  out["models"] = by_model;
+  return out;
+}
+
+EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
+                              const std::string& set_description) {
+  if (set.size() == 0) throw Error(set_description, "the image set is empty");
+  if (!data.test.images.defined()) throw Error(data.spec, "has no test split to evaluate on");
+  const auto device = parse_device(options.device);
+  const auto images = set.images.to(device);
+  const auto labels = set.labels.to(device);
+  const auto test_images = data.test.images.to(device);
+  const auto test_labels = data.test.labels.to(device);
+  const models::ImageShape shape{data.channels, data.height, data.width};
+
+  const auto partial_file = options.out_dir.empty() ? std::filesystem::path() : options.out_dir / "results.partial.json";
+  json partial = {{"protocol", protocol_json(options)}, {"models", json::object()}};
+  std::error_code ec;
+  if (options.resume && !partial_file.empty() && std::filesystem::exists(partial_file, ec)) {
+    const auto bytes = read_file_bytes(partial_file);
+    auto saved = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+    if (saved.is_discarded() || saved.value("protocol", json()) != partial["protocol"]) {
+      throw Error(partial_file.string(), "was written with other evaluation settings; remove it or drop --resume");
+    }
+    partial = saved;
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  EvalResult result;
+  for (const auto& model_name : options.models) {
+    (void)models::make_model(model_name, shape, data.num_classes);  // reject unknown names before any work
+  }
+  for (const auto& model_name : options.models) {
+    ModelResult model_result;
+    model_result.model = model_name;
+    auto& done = partial["models"][model_name];
+    if (done.is_null()) done = json::array();
+    for (const auto& acc : done) model_result.accuracies.push_back(acc.get<double>());
+    const int64_t first_run = static_cast<int64_t>(model_result.accuracies.size());
+    if (first_run > 0) spdlog::info("{}: resuming after {} finished run(s)", model_name, first_run);
+    const auto model_start = std::chrono::steady_clock::now();
+    ProgressOptions progress_options;
+    progress_options.quiet = options.quiet;
+    progress_options.unit = "epoch";
+    Progress progress(fmt::format("eval {}", model_name), (options.runs - first_run) * (options.training.epochs + 1),
+                      progress_options);
+    for (int64_t run = first_run; run < options.runs; ++run) {
+      auto generator = seed_unit_of_work(options.seed + static_cast<uint64_t>(run));
+      auto model = models::make_model(model_name, shape, data.num_classes);
+      model->to(device);
+      train_classifier(*model, images, labels, options.training, generator, [&](int64_t epoch, double loss) {
+        progress.advance(1, fmt::format("run {}/{} loss {:.4f}", run + 1, options.runs, loss));
+      });
+      const double accuracy = test_accuracy(*model, test_images, test_labels);
+      model_result.accuracies.push_back(accuracy);
+      if (!options.quiet) spdlog::info("{} run {}/{}: {:.2f}%", model_name, run + 1, options.runs, accuracy);
+      done.push_back(accuracy);
+      if (!partial_file.empty()) write_file_atomic(partial_file, partial.dump(2));
+    }
+    progress.finish();
+    std::tie(model_result.mean, model_result.std) = mean_std(model_result.accuracies);
+    model_result.wall_seconds = seconds_since(model_start);
+    result.models.push_back(model_result);
+  }
+  result.wall_seconds = seconds_since(start);
+  if (!options.out_dir.empty()) {
+    write_file_atomic(options.out_dir / "results.json", result.to_json(options, set_description).dump(2) + "\n");
+    std::filesystem::remove(partial_file, ec);
+  }
+  return result;
+}
+
+}  // namespace ddkit::train

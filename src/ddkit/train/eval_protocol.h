@@ -1,0 +1,51 @@
+// The field's evaluation protocol (ALGORITHMS §3): train N freshly initialised
+// models of each architecture on an image set, test each on the full test split,
+// report mean ± std in percent; results.json per DESIGN "File formats".
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ddkit/data/dataset.h"
+#include "ddkit/data/image_set.h"
+#include "ddkit/train/trainer.h"
+
+namespace ddkit::train {
+
+struct EvalOptions {
+  std::vector<std::string> models = {"convnet"};
+  int64_t runs = 5;
+  // 300 epochs without augmentation (the DC setting) by default; the DSA
+  // setting is dsa = true with 1000 epochs (EvalOptions::dsa_setting()).
+  TrainOptions training;
+  uint64_t seed = 0;  // run r uses seed + r
+  std::string device = "cpu";
+  bool resume = false;  // skip runs already recorded in <out>/results.partial.json
+  bool quiet = false;
+  std::filesystem::path out_dir;  // results.json is written here (if not empty)
+
+  static EvalOptions dsa_setting();
+};
+
+struct ModelResult {
+  std::string model;
+  std::vector<double> accuracies;  // percent, one per run
+  double mean = 0, std = 0;        // population std (numpy's default, as the reference reports)
+  double wall_seconds = 0;
+};
+
+struct EvalResult {
+  std::vector<ModelResult> models;
+  double wall_seconds = 0;
+  nlohmann::json to_json(const EvalOptions& options, const std::string& set_description) const;
+};
+
+EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
+                              const std::string& set_description = "");
+
+// mean and population std of a list.
+std::pair<double, double> mean_std(const std::vector<double>& values);
+
+}  // namespace ddkit::train

@@ -1,0 +1,62 @@
+#include "ddkit/train/trainer.h"
+
+#include <memory>
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+
+namespace ddkit::train {
+
+void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
+                      const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch) {
+  const auto device = images.device();
+  model.to(device);
+  model.train();
+  double lr = options.lr;
+  auto make_optimizer = [&](double rate) {
+    return std::make_unique<torch::optim::SGD>(
+        model.parameters(),
+        torch::optim::SGDOptions(rate).momentum(options.momentum).weight_decay(options.weight_decay));
+  };
+  auto optimizer = make_optimizer(lr);
+  const int64_t n = images.size(0);
+  const int64_t decay_epoch = options.epochs / 2 + 1;
+  for (int64_t epoch = 0; epoch <= options.epochs; ++epoch) {
+    // Shuffled mini-batches, like the reference's DataLoader(shuffle=True).
+    const auto order = at::randperm(n, generator, at::TensorOptions().dtype(at::kLong)).to(device);
+    double loss_sum = 0.0;
+    for (int64_t start = 0; start < n; start += options.batch_size) {
+      const auto index = order.narrow(0, start, std::min(options.batch_size, n - start));
+      auto batch = images.index_select(0, index);
+      if (options.dsa) batch = augment::dsa_augment(batch, options.dsa_options, std::nullopt, generator);
+      const auto loss = torch::nn::functional::cross_entropy(model.forward(batch), labels.index_select(0, index));
+      optimizer->zero_grad();
+      loss.backward();
+      optimizer->step();
+      loss_sum += loss.item<double>() * static_cast<double>(index.size(0));
+    }
+    if (epoch == decay_epoch) {
+      lr *= 0.1;
+      optimizer = make_optimizer(lr);
+    }
+    if (on_epoch) on_epoch(epoch, loss_sum / static_cast<double>(n));
+  }
+}
+
+double test_accuracy(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
+                     int64_t batch_size) {
+  at::NoGradGuard no_grad;
+  model.eval();
+  int64_t correct = 0;
+  const int64_t n = images.size(0);
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t len = std::min(batch_size, n - start);
+    const auto predicted = model.forward(images.narrow(0, start, len)).argmax(1);
+    correct += predicted.eq(labels.narrow(0, start, len)).sum().item<int64_t>();
+  }
+  model.train();
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(n, 1));
+}
+
+}  // namespace ddkit::train

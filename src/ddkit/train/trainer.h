@@ -1,0 +1,37 @@
+// Training a classifier on a set of images, and testing it: the loop of the
+// field's evaluation protocol (ALGORITHMS §3, reference evaluate_synset).
+#pragma once
+#include <functional>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "ddkit/augment/dsa.h"
+#include "ddkit/models/classifier.h"
+
+namespace ddkit::train {
+
+struct TrainOptions {
+  int64_t epochs = 300;  // the loop runs epochs + 1 passes, as the reference does
+  double lr = 0.01;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  int64_t batch_size = 256;
+  bool dsa = false;  // DSA augmentation of every mini-batch (per-sample parameters)
+  augment::DsaOptions dsa_options;
+};
+
+// Called after each epoch with (epoch index, mean training loss).
+using EpochCallback = std::function<void(int64_t epoch, double loss)>;
+
+// SGD with momentum and weight decay on shuffled mini-batches; after epoch
+// epochs/2 + 1 the lr is multiplied by 0.1 and a new optimizer is created (the
+// reference resets the momentum buffers). Images/labels may live on any device.
+void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
+                      const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch = {});
+
+// Top-1 accuracy in percent over the whole split, in eval mode, no grad.
+double test_accuracy(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
+                     int64_t batch_size = 1000);
+
+}  // namespace ddkit::train
