@@ -1,0 +1,167 @@
+// End-to-end through the `ddkit` binary: every error case of DESIGN "Errors"
+// gives one line "ddkit: error: <file>: <what>", exit code 2, and no output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <ATen/ATen.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ddkit/data/image_io.h"
+#include "fixtures.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string err;
+};
+
+Outcome run_ddkit(const std::string& args) {
+  const auto err_file = fs::temp_directory_path() / "ddkit_test_cli_stderr.txt";
+  const std::string command =
+      std::string(DDKIT_BINARY) + " " + args + " --threads 1 > /dev/null 2> " + err_file.string();
+  const int status = std::system(command.c_str());
+  std::ifstream in(err_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+// Exactly one line, "ddkit: error: <subject>: ..." containing `problem`.
+void expect_user_error(const Outcome& outcome, const std::string& subject, const std::string& problem) {
+  EXPECT_EQ(outcome.exit_code, 2) << outcome.err;
+  EXPECT_EQ(outcome.err.rfind("ddkit: error: " + subject + ": ", 0), 0u) << outcome.err;
+  EXPECT_NE(outcome.err.find(problem), std::string::npos) << outcome.err;
+  EXPECT_EQ(std::count(outcome.err.begin(), outcome.err.end(), '\n'), 1) << outcome.err;
+}
+
+fs::path tiny_mnist(const std::string& name) {
+  auto dir = ddkit_test::fresh_dir(name);
+  ddkit_test::write_tiny_mnist(dir);
+  return dir;
+}
+
+std::string distill_into(const fs::path& data_dir, const fs::path& out) {
+  return "distill --method random --ipc 2 --data mnist:" + data_dir.string() + " --out " + out.string();
+}
+
+}  // namespace
+
+TEST(CliErrors, TruncatedGzip) {
+  const auto dir = tiny_mnist("cli_truncated");
+  const auto file = dir / "train-images-idx3-ubyte.gz";
+  fs::resize_file(file, fs::file_size(file) / 2);
+  const auto out = dir / "out";
+  expect_user_error(run_ddkit(distill_into(dir, out)), file.string(), "truncated");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, WrongIdxMagic) {
+  const auto dir = tiny_mnist("cli_magic");
+  const auto images = dir / "train-images-idx3-ubyte.gz";
+  fs::copy_file(dir / "train-labels-idx1-ubyte.gz", images, fs::copy_options::overwrite_existing);
+  const auto out = dir / "out";
+  expect_user_error(run_ddkit(distill_into(dir, out)), images.string(), "wrong IDX magic 0x00000801");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, LabelOutOfRange) {
+  const auto dir = tiny_mnist("cli_label");
+  std::vector<uint8_t> labels;
+  ddkit_test::put_u32(labels, 0x801);
+  ddkit_test::put_u32(labels, 200);
+  for (int i = 0; i < 200; ++i) labels.push_back(static_cast<uint8_t>(i == 17 ? 10 : i % 10));
+  const auto file = dir / "train-labels-idx1-ubyte.gz";
+  ddkit_test::write_gz(file, labels);
+  const auto out = dir / "out";
+  expect_user_error(run_ddkit(distill_into(dir, out)), file.string(), "label 10 at index 17 is out of range");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, WrongImageSizeInAFolder) {
+  const auto dir = ddkit_test::fresh_dir("cli_folder");
+  for (const std::string split : {"train", "test"}) {
+    for (const std::string cls : {"a", "b"}) {
+      fs::create_directories(dir / split / cls);
+      for (int i = 0; i < 3; ++i) {
+        const int64_t side = (split == "train" && cls == "b" && i == 1) ? 9 : 8;
+        std::ofstream(dir / split / cls / (std::to_string(i) + ".png"), std::ios::binary)
+            << ddkit::data::encode_png(at::full({1, side, side}, 100, at::kByte));
+      }
+    }
+  }
+  const auto out = dir / "out";
+  expect_user_error(run_ddkit("distill --ipc 1 --data folder:" + dir.string() + " --out " + out.string()),
+                    (dir / "train" / "b" / "1.png").string(), "image is 9x9, expected 8x8");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, MissingDirectory) {
+  const auto out = ddkit_test::fresh_dir("cli_missing") / "out";
+  expect_user_error(run_ddkit("distill --data mnist:/nonexistent/ddkit --out " + out.string()),
+                    "/nonexistent/ddkit", "no such directory");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, UnknownDatasetName) {
+  const auto out = ddkit_test::fresh_dir("cli_unknown") / "out";
+  expect_user_error(run_ddkit("distill --data imagenet --out " + out.string()), "imagenet", "unknown dataset");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, PoolTooSmallForTheIpc) {
+  const auto dir = tiny_mnist("cli_pool");  // 20 training images per class
+  const auto out = dir / "out";
+  expect_user_error(run_ddkit("distill --ipc 7 --pool-factor 3 --data mnist:" + dir.string() + " --out " +
+                              out.string()),
+                    "mnist:" + dir.string(), "fewer than the 21 requested");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, UnknownFlagValue) {
+  const auto out = ddkit_test::fresh_dir("cli_flag") / "out";
+  const auto outcome = run_ddkit("distill --method magic --out " + out.string());
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_EQ(outcome.err.rfind("ddkit: error: --method: ", 0), 0u) << outcome.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliErrors, UnknownModelAndMissingSet) {
+  const auto dir = tiny_mnist("cli_eval_errors");
+  const auto set = dir / "set";
+  ASSERT_EQ(run_ddkit(distill_into(dir, set)).exit_code, 0);
+  const auto out = dir / "eval";
+  expect_user_error(run_ddkit("eval --set " + set.string() + " --models resnet99 --data mnist:" + dir.string() +
+                              " --out " + out.string()),
+                    "--model", "unknown model 'resnet99'");
+  expect_user_error(run_ddkit("eval --set " + (dir / "nope").string() + " --data mnist:" + dir.string() +
+                              " --out " + out.string()),
+                    (dir / "nope").string(), "no such directory");
+  EXPECT_FALSE(fs::exists(out / "results.json"));
+}
+
+TEST(CliPipeline, TrainHerdingAndEvalEndToEnd) {
+  const auto dir = tiny_mnist("cli_e2e");
+  const std::string data = " --data mnist:" + dir.string();
+  ASSERT_EQ(run_ddkit("train --model convnet-w32 --epochs 1 --out " + (dir / "observer.pt").string() + data).exit_code, 0);
+  ASSERT_EQ(run_ddkit("distill --method herding --ipc 2 --observer " + (dir / "observer.pt").string() + " --out " +
+                      (dir / "herding").string() + data)
+                .exit_code,
+            0);
+  EXPECT_TRUE(fs::exists(dir / "herding" / "images" / "9"));
+  const auto eval = run_ddkit("eval --set " + (dir / "herding").string() +
+                              " --models convnet-w32,mlp --runs 2 --epochs 2 --out " + (dir / "eval").string() + data);
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  std::ifstream in(dir / "eval" / "results.json");
+  const auto results = nlohmann::json::parse(in);
+  EXPECT_EQ(results["models"]["convnet-w32"]["accuracies"].size(), 2u);
+  EXPECT_EQ(results["models"]["mlp"]["accuracies"].size(), 2u);
+  EXPECT_EQ(results["units"], "percent");
+  EXPECT_EQ(results["protocol"]["epochs"], 2);
+}

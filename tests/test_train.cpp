@@ -1,0 +1,190 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <ATen/ATen.h>
+
+#include "ddkit/data/registry.h"
+#include "ddkit/models/factory.h"
+#include "ddkit/train/eval_protocol.h"
+#include "ddkit/train/model_io.h"
+#include "ddkit/train/observer.h"
+#include "ddkit/train/rng.h"
+#include "ddkit/util/error.h"
+#include "fixtures.h"
+
+namespace fs = std::filesystem;
+using namespace ddkit;
+
+namespace {
+
+data::Dataset tiny_dataset() {
+  static const fs::path dir = [] {
+    auto d = ddkit_test::fresh_dir("train_mnist");
+    ddkit_test::write_tiny_mnist(d);
+    return d;
+  }();
+  return data::load_dataset("mnist:" + dir.string());
+}
+
+data::ImageSet first_per_class(const data::Dataset& data, int64_t ipc) {
+  auto by_class = data::indices_by_class(data.train.labels, data.num_classes);
+  std::vector<int64_t> chosen;
+  for (auto& members : by_class)
+    for (int64_t i = 0; i < ipc; ++i) chosen.push_back(members[static_cast<size_t>(i)]);
+  const auto index = at::tensor(chosen, at::kLong);
+  data::ImageSet set;
+  set.images = data.train.images.index_select(0, index);
+  set.labels = data.train.labels.index_select(0, index);
+  return set;
+}
+
+train::EvalOptions quick_eval(uint64_t seed) {
+  train::EvalOptions options;
+  options.models = {"convnet-w32"};
+  options.runs = 2;
+  options.training.epochs = 6;
+  options.seed = seed;
+  options.quiet = true;
+  return options;
+}
+
+}  // namespace
+
+TEST(MeanStd, PopulationStd) {
+  // mean of {1,2,3,4} = 2.5; population variance = (2.25+0.25+0.25+2.25)/4 = 1.25
+  auto [mean, std] = train::mean_std({1, 2, 3, 4});
+  EXPECT_DOUBLE_EQ(mean, 2.5);
+  EXPECT_NEAR(std, std::sqrt(1.25), 1e-12);
+}
+
+TEST(Evaluation, SameSeedGivesIdenticalAccuracies) {
+  const auto data = tiny_dataset();
+  const auto set = first_per_class(data, 2);
+  const auto a = train::evaluate_image_set(set, data, quick_eval(7));
+  const auto b = train::evaluate_image_set(set, data, quick_eval(7));
+  ASSERT_EQ(a.models.size(), 1u);
+  ASSERT_EQ(a.models[0].accuracies.size(), 2u);
+  EXPECT_EQ(a.models[0].accuracies, b.models[0].accuracies);
+  // The separable toy data is learnt well above chance (10%).
+  EXPECT_GT(a.models[0].mean, 50.0);
+}
+
+TEST(Evaluation, DsaSettingIsReproducibleToo) {
+  const auto data = tiny_dataset();
+  const auto set = first_per_class(data, 1);
+  auto options = quick_eval(3);
+  options.training.dsa = true;
+  options.runs = 1;
+  const auto a = train::evaluate_image_set(set, data, options);
+  const auto b = train::evaluate_image_set(set, data, options);
+  EXPECT_EQ(a.models[0].accuracies, b.models[0].accuracies);
+}
+
+TEST(Evaluation, ResumeSkipsFinishedRunsAndMatchesAFullRun) {
+  const auto data = tiny_dataset();
+  const auto set = first_per_class(data, 2);
+  const auto out = ddkit_test::fresh_dir("eval_resume");
+  auto options = quick_eval(11);
+  options.out_dir = out;
+  options.runs = 1;
+  train::evaluate_image_set(set, data, options);  // one run finished ...
+  fs::rename(out / "results.json", out / "first.json");
+  // ... recorded as a partial result, as an interrupted 2-run evaluation leaves it.
+  std::ifstream first(out / "first.json");
+  auto saved = nlohmann::json::parse(first);
+  options.runs = 2;
+  nlohmann::json partial = {{"protocol", saved["protocol"]},
+                            {"models", {{"convnet-w32", {saved["models"]["convnet-w32"]["accuracies"][0]}}}}};
+  std::ofstream(out / "results.partial.json") << partial.dump();
+  options.resume = true;
+  const auto resumed = train::evaluate_image_set(set, data, options);
+  options.resume = false;
+  options.out_dir.clear();
+  const auto full = train::evaluate_image_set(set, data, options);
+  EXPECT_EQ(resumed.models[0].accuracies, full.models[0].accuracies);
+  EXPECT_TRUE(fs::exists(out / "results.json"));
+  EXPECT_FALSE(fs::exists(out / "results.partial.json"));
+}
+
+TEST(Evaluation, ResumeRefusesOtherSettings) {
+  const auto data = tiny_dataset();
+  const auto set = first_per_class(data, 1);
+  const auto out = ddkit_test::fresh_dir("eval_resume_other");
+  std::ofstream(out / "results.partial.json") << R"({"protocol": {"epochs": 999}, "models": {}})";
+  auto options = quick_eval(1);
+  options.out_dir = out;
+  options.resume = true;
+  EXPECT_THROW(train::evaluate_image_set(set, data, options), Error);
+}
+
+TEST(Evaluation, UnknownModelIsAUserError) {
+  const auto data = tiny_dataset();
+  auto options = quick_eval(1);
+  options.models = {"convnet", "no-such-net"};
+  EXPECT_THROW(train::evaluate_image_set(first_per_class(data, 1), data, options), Error);
+}
+
+TEST(Training, LearningRateDecaysAfterHalfTheEpochs) {
+  // With lr decay after epoch E/2+1 = 3 (E = 4, 5 passes), the per-epoch change of
+  // the weights shrinks by ~10x from pass 4 on.
+  const auto data = tiny_dataset();
+  const auto set = first_per_class(data, 2);
+  at::manual_seed(0);
+  auto model = models::make_model("convnet-w32", {1, 28, 28}, 10);
+  train::TrainOptions options;
+  options.epochs = 4;
+  options.momentum = 0.0;
+  options.weight_decay = 0.0;
+  options.batch_size = 1000;  // one step per epoch
+  std::vector<at::Tensor> snapshots{model->parameters().back().detach().clone()};
+  train::train_classifier(*model, set.images, set.labels, options, train::make_generator(0),
+                          [&](int64_t, double) { snapshots.push_back(model->parameters().back().detach().clone()); });
+  ASSERT_EQ(snapshots.size(), 6u);
+  auto step = [&](size_t i) { return (snapshots[i + 1] - snapshots[i]).norm().item<double>(); };
+  // Steps 0..3 use lr 0.01; step 4 (after epoch index 3) uses 0.001.
+  EXPECT_LT(step(4), 0.35 * step(3));
+}
+
+TEST(ModelFile, RoundTripKeepsPredictions) {
+  const auto data = tiny_dataset();
+  at::manual_seed(5);
+  auto model = models::make_model("convnet-w32", {1, 28, 28}, 10);
+  const auto file = ddkit_test::fresh_dir("model_io") / "model.pt";
+  train::ModelInfo info;
+  info.model_name = "convnet-w32";
+  info.dataset = data.spec;
+  info.extra = {{"epochs", 3}};
+  train::save_model(file, *model, info);
+  auto loaded = train::load_model(file);
+  EXPECT_EQ(loaded.info.model_name, "convnet-w32");
+  EXPECT_EQ(loaded.info.extra["epochs"], 3);
+  model->eval();
+  loaded.model->eval();
+  const auto x = data.test.images.narrow(0, 0, 8);
+  EXPECT_TRUE(at::equal(model->forward(x), loaded.model->forward(x)));
+}
+
+TEST(ModelFile, GarbageIsAUserError) {
+  const auto file = ddkit_test::fresh_dir("model_garbage") / "model.pt";
+  std::ofstream(file) << "not a model";
+  try {
+    train::load_model(file);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), file.string());
+  }
+}
+
+TEST(Observer, ObserverOfTheWrongShapeIsRejected) {
+  const auto data = tiny_dataset();
+  auto model = models::make_model("convnet-w32", {3, 32, 32}, 10);
+  const auto file = ddkit_test::fresh_dir("observer_shape") / "model.pt";
+  train::ModelInfo info;
+  info.model_name = "convnet-w32";
+  info.shape = {3, 32, 32};
+  train::save_model(file, *model, info);
+  train::ObserverOptions options;
+  options.model_file = file.string();
+  EXPECT_THROW(train::obtain_observer(data, options), Error);
+}
