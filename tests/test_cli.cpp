@@ -23,7 +23,9 @@ struct Outcome {
 };
 
 Outcome run_ddkit(const std::string& args) {
-  const auto err_file = fs::temp_directory_path() / "ddkit_test_cli_stderr.txt";
+  // One stderr file per test: ctest runs tests of this program in parallel.
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const auto err_file = fs::temp_directory_path() / ("ddkit_test_cli_" + std::string(test->name()) + ".stderr");
   const std::string command =
       std::string(DDKIT_BINARY) + " " + args + " --threads 1 > /dev/null 2> " + err_file.string();
   const int status = std::system(command.c_str());

@@ -77,7 +77,8 @@ at::Tensor read_idx_images(const std::filesystem::path& file) {
   }
   const int64_t n = in.read_u32_be("the header"), h = in.read_u32_be("the header"),
                 w = in.read_u32_be("the header");
-  if (n <= 0 || h <= 0 || w <= 0 || h > 4096 || w > 4096) {
+  // Bound the allocation by what a real file can hold before reading pixels.
+  if (n <= 0 || h <= 0 || w <= 0 || h > 4096 || w > 4096 || n * h * w > (int64_t{1} << 36)) {
     throw Error(in.path(), "implausible IDX image dimensions " + std::to_string(n) + "x" +
                                std::to_string(h) + "x" + std::to_string(w));
   }
@@ -94,6 +95,7 @@ at::Tensor read_idx_labels(const std::filesystem::path& file, int64_t num_classe
                                " for a label file)");
   }
   const int64_t n = in.read_u32_be("the header");
+  if (n <= 0) throw Error(in.path(), "has no labels (count " + std::to_string(n) + " in the header)");
   auto bytes = at::empty({n}, at::kByte);
   in.read_exact(bytes.data_ptr<uint8_t>(), static_cast<size_t>(n), "labels");
   const int64_t max_label = bytes.max().item<int64_t>();

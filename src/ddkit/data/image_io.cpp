@@ -47,7 +47,9 @@ at::Tensor load_image(const std::filesystem::path& file, int channels) {
     throw Error(file.string(), std::string("not a readable PNG/JPEG image (") + stbi_failure_reason() + ")");
   }
   // stb gives H x W x C interleaved; ddkit works in C x H x W.
-  return at::from_blob(pixels.get(), {h, w, channels}, at::kByte).permute({2, 0, 1}).contiguous();
+  // clone, not contiguous(): for 1 channel the permuted view is already
+  // contiguous and would alias stb's buffer, which is freed on return.
+  return at::from_blob(pixels.get(), {h, w, channels}, at::kByte).permute({2, 0, 1}).clone(at::MemoryFormat::Contiguous);
 }
 
 std::string encode_png(const at::Tensor& image) {

@@ -59,7 +59,9 @@ std::map<std::string, double> read_scores(const fs::path& file) {
   return scores;
 }
 
-void check_against_dataset(const ImageSet& set, const Dataset& data, const fs::path& where) {
+// `where` names the images, `labels_where` the labels (images.pt / labels.pt).
+void check_against_dataset(const ImageSet& set, const Dataset& data, const fs::path& where,
+                           const fs::path& labels_where) {
   const auto& images = set.images;
   if (images.dim() != 4 || images.size(1) != data.channels || images.size(2) != data.height ||
       images.size(3) != data.width) {
@@ -68,12 +70,13 @@ void check_against_dataset(const ImageSet& set, const Dataset& data, const fs::p
                                             data.width, data.spec));
   }
   if (set.labels.dim() != 1 || set.labels.size(0) != images.size(0)) {
-    throw Error(where.string(), fmt::format("has {} labels for {} images", set.labels.numel(), images.size(0)));
+    throw Error(labels_where.string(),
+                fmt::format("has {} labels for {} images", set.labels.numel(), images.size(0)));
   }
   if (set.size() > 0) {
     const int64_t lo = set.labels.min().item<int64_t>(), hi = set.labels.max().item<int64_t>();
     if (lo < 0 || hi >= data.num_classes) {
-      throw Error(where.string(), fmt::format("label {} is out of range ({} classes)", lo < 0 ? lo : hi,
+      throw Error(labels_where.string(), fmt::format("label {} is out of range ({} classes)", lo < 0 ? lo : hi,
                                               data.num_classes));
     }
   }
@@ -82,7 +85,7 @@ void check_against_dataset(const ImageSet& set, const Dataset& data, const fs::p
 // Map a class folder's name to a label: a number, or one of the dataset's class names.
 int64_t folder_label(const fs::path& folder, const Dataset& data) {
   const std::string name = folder.filename().string();
-  if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+  if (!name.empty() && name.size() < 10 && std::all_of(name.begin(), name.end(), ::isdigit)) {
     const int64_t label = std::stoll(name);
     if (label >= data.num_classes) {
       throw Error(folder.string(), fmt::format("label {} is out of range ({} classes)", label, data.num_classes));
@@ -141,7 +144,10 @@ std::vector<std::vector<int64_t>> indices_by_class(const at::Tensor& labels, int
 }
 
 void write_image_set(const fs::path& dir, const ImageSet& set, const Dataset& data) {
-  check_against_dataset(set, data, dir);
+  check_against_dataset(set, data, dir, dir);
+  if (set.scores.defined() && set.scores.numel() != set.size()) {
+    throw Error(dir.string(), fmt::format("{} scores for {} images", set.scores.numel(), set.size()));
+  }
   StagedDirectory staged(dir);
   const fs::path& root = staged.path();
   const auto images = set.images.detach().to(at::kCPU, at::kFloat).contiguous();
@@ -186,12 +192,12 @@ ImageSet read_image_set(const fs::path& dir, const Dataset& data) {
     set.images = load_tensor(dir / "images.pt").to(at::kFloat);
     if (!fs::exists(dir / "labels.pt", ec)) throw Error((dir / "labels.pt").string(), "no such file");
     set.labels = load_tensor(dir / "labels.pt").to(at::kLong);
-    check_against_dataset(set, data, dir / "images.pt");
+    check_against_dataset(set, data, dir / "images.pt", dir / "labels.pt");
     const int width = index_width(set.size());
     for (int64_t i = 0; i < set.size(); ++i) set.file_names.push_back(png_name(set.labels[i].item<int64_t>(), i, width));
   } else {
     set = read_png_tree(dir, data);
-    check_against_dataset(set, data, dir);
+    check_against_dataset(set, data, dir, dir);
   }
   if (fs::exists(dir / "metadata.jsonl", ec)) {
     const auto by_name = read_scores(dir / "metadata.jsonl");

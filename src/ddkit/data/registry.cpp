@@ -70,22 +70,23 @@ struct RawDataset {
 
 RawDataset read_idx_dataset(const fs::path& dir, bool load_test) {
   require_directory(dir);
-  RawDataset raw;
-  raw.train.images = read_idx_images(require_idx(dir, "train-images-idx3-ubyte"));
-  raw.train.labels = read_idx_labels(require_idx(dir, "train-labels-idx1-ubyte"), 10);
-  if (load_test) {
-    raw.test.images = read_idx_images(require_idx(dir, "t10k-images-idx3-ubyte"));
-    raw.test.labels = read_idx_labels(require_idx(dir, "t10k-labels-idx1-ubyte"), 10);
-  }
-  auto check_counts = [&dir](const RawSplit& split, const std::string& prefix) {
-    if (split.images.defined() && split.images.size(0) != split.labels.size(0)) {
-      throw Error((dir / (prefix + "-labels-idx1-ubyte")).string(),
-                  "has " + std::to_string(split.labels.size(0)) + " labels for " +
-                      std::to_string(split.images.size(0)) + " images");
+  auto check_counts = [](const RawSplit& split, const fs::path& labels_file) {
+    if (split.images.size(0) != split.labels.size(0)) {
+      throw Error(labels_file.string(), "has " + std::to_string(split.labels.size(0)) + " labels for " +
+                                            std::to_string(split.images.size(0)) + " images");
     }
   };
-  check_counts(raw.train, "train");
-  check_counts(raw.test, "t10k");
+  RawDataset raw;
+  const auto train_labels = require_idx(dir, "train-labels-idx1-ubyte");
+  raw.train.images = read_idx_images(require_idx(dir, "train-images-idx3-ubyte"));
+  raw.train.labels = read_idx_labels(train_labels, 10);
+  check_counts(raw.train, train_labels);
+  if (load_test) {
+    const auto test_labels = require_idx(dir, "t10k-labels-idx1-ubyte");
+    raw.test.images = read_idx_images(require_idx(dir, "t10k-images-idx3-ubyte"));
+    raw.test.labels = read_idx_labels(test_labels, 10);
+    check_counts(raw.test, test_labels);
+  }
   return raw;
 }
 
