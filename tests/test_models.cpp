@@ -261,3 +261,70 @@ TEST(Factory, SameSeedSameParameters) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------ fused block
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include "ddkit/models/fused_block.h"
+
+namespace {
+struct FusedCase {
+  at::Tensor x, weight, bias, grad_out;
+};
+FusedCase fused_case(int64_t n, int64_t c, int64_t h, int64_t w) {
+  at::manual_seed(42);
+  return {at::randn({n, c, h, w}) * 2 + 0.3, at::randn({c}), at::randn({c}), at::randn({n, c, h / 2, w / 2})};
+}
+}  // namespace
+
+TEST(FusedBlock, ForwardAndBackwardMatchTheThreeAtenOps) {
+  auto t = fused_case(3, 5, 8, 6);
+  std::vector<at::Tensor> fused_grads, reference_grads;
+  at::Tensor fused_out, reference_out;
+  for (bool fused : {true, false}) {
+    auto x = t.x.clone().requires_grad_(), w = t.weight.clone().requires_grad_(), b = t.bias.clone().requires_grad_();
+    auto y = fused ? ddkit::models::instance_norm_relu_avgpool(x, w, b, 1e-5)
+                   : ddkit::models::instance_norm_relu_avgpool_reference(x, w, b, 1e-5);
+    y.backward(t.grad_out);
+    (fused ? fused_out : reference_out) = y.detach();
+    (fused ? fused_grads : reference_grads) = {x.grad(), w.grad(), b.grad()};
+  }
+  EXPECT_TRUE(at::allclose(fused_out, reference_out, 1e-5, 1e-5));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(at::allclose(fused_grads[i], reference_grads[i], 1e-4, 1e-5)) << i;
+}
+
+TEST(FusedBlock, SecondOrderGradientsMatchTheAtenOps) {
+  // Gradient matching differentiates a gradient: grad of (sum of d loss / d w)^2 w.r.t. x.
+  auto t = fused_case(2, 3, 4, 4);
+  std::vector<at::Tensor> results;
+  for (bool fused : {true, false}) {
+    auto x = t.x.clone().requires_grad_(), w = t.weight.clone().requires_grad_(), b = t.bias.clone().requires_grad_();
+    auto y = fused ? ddkit::models::instance_norm_relu_avgpool(x, w, b, 1e-5)
+                   : ddkit::models::instance_norm_relu_avgpool_reference(x, w, b, 1e-5);
+    auto loss = (y * t.grad_out).sum();
+    auto gw = torch::autograd::grad({loss}, {w}, {}, true, true)[0];
+    auto outer = torch::autograd::grad({gw.pow(2).sum()}, {x})[0];
+    results.push_back(outer);
+  }
+  EXPECT_GT(results[1].abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(at::allclose(results[0], results[1], 1e-4, 1e-5));
+}
+
+TEST(FusedBlock, OddSizesUseTheReferencePath) {
+  auto t = fused_case(2, 3, 5, 7);
+  auto y = ddkit::models::instance_norm_relu_avgpool(t.x, t.weight, t.bias, 1e-5);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 2, 3}));
+  EXPECT_TRUE(at::equal(y, ddkit::models::instance_norm_relu_avgpool_reference(t.x, t.weight, t.bias, 1e-5)));
+}
+
+TEST(FusedBlock, ConvNetEmbeddingEqualsItsSequentialModules) {
+  at::manual_seed(3);
+  ddkit::models::ConvNetOptions options;
+  ddkit::models::ConvNet net(options);
+  const auto x = at::randn({4, 1, 28, 28});
+  const auto fused = net->embed(x);
+  auto& features = *net->named_children()["features"]->as<torch::nn::Sequential>();
+  const auto plain = features.forward(x).flatten(1);
+  EXPECT_TRUE(at::allclose(fused, plain, 1e-5, 1e-5));
+}

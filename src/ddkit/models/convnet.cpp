@@ -8,6 +8,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/modules/pooling.h>
 
+#include "ddkit/models/fused_block.h"
 #include "ddkit/util/error.h"
 
 namespace ddkit::models {
@@ -46,16 +47,18 @@ ConvNetImpl::ConvNetImpl(const ConvNetOptions& options) : options_(options) {
     const int64_t padding = (d == 0 && mnist_like) ? 3 : 1;
     // Conv with bias, as in the reference (the norm makes the bias redundant,
     // but the bias is kept so the parameter count matches the field's 317,706).
-    features_->push_back(torch::nn::Conv2d(
+    convs_.push_back(torch::nn::Conv2d(
         torch::nn::Conv2dOptions(in_channels, options_.width, 3).padding(padding).bias(true)));
+    features_->push_back(convs_.back());
     h = h + 2 * padding - 2;
     w = w + 2 * padding - 2;
     in_channels = options_.width;
 
     if (options_.norm == "instance") {
       // The reference's "instancenorm": one group per channel with a learned affine.
-      features_->push_back(torch::nn::GroupNorm(
+      instance_norms_.push_back(torch::nn::GroupNorm(
           torch::nn::GroupNormOptions(options_.width, options_.width).affine(true)));
+      features_->push_back(instance_norms_.back());
     } else if (options_.norm == "batch") {
       features_->push_back(torch::nn::BatchNorm2d(
           torch::nn::BatchNorm2dOptions(options_.width).affine(true)));
@@ -88,7 +91,16 @@ ConvNetImpl::ConvNetImpl(const ConvNetOptions& options) : options_(options) {
 }
 
 torch::Tensor ConvNetImpl::embed(const torch::Tensor& x) {
-  return features_->forward(x).flatten(1);
+  if (options_.norm != "instance" || options_.pooling != "avg") return features_->forward(x).flatten(1);
+  // The default ConvNet: each block's norm -> ReLU -> pool tail runs fused
+  // (fused_block.h), the same function as the Sequential's three modules.
+  torch::Tensor out = x;
+  for (size_t d = 0; d < convs_.size(); ++d) {
+    out = convs_[d]->forward(out);
+    const auto& norm = instance_norms_[d];
+    out = instance_norm_relu_avgpool(out, norm->weight, norm->bias, norm->options.eps());
+  }
+  return out.flatten(1);
 }
 
 torch::Tensor ConvNetImpl::classify(const torch::Tensor& features) {

@@ -2,7 +2,11 @@
 #pragma once
 #include <string>
 
+#include <vector>
+
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/modules/linear.h>
 
 #include "ddkit/models/classifier.h"
@@ -30,6 +34,9 @@ class ConvNetImpl : public ClassifierImpl {
   ConvNetOptions options_;
   int64_t feature_dim_ = 0;
   torch::nn::Sequential features_{nullptr};
+  // The same modules as in features_, for the fused forward of the default net.
+  std::vector<torch::nn::Conv2d> convs_;
+  std::vector<torch::nn::GroupNorm> instance_norms_;
   torch::nn::Linear classifier_{nullptr};
 };
 TORCH_MODULE(ConvNet);
