@@ -28,11 +28,7 @@ void register_distill(CLI::App& app) {
   command->add_option("--pool-factor", options->pool_factor, "Write pool-factor x ipc images per class (random)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  command->add_option("--observer", options->observer.model_file, "Observer model.pt from `ddkit train` (herding)");
-  command->add_option("--observer-model", options->observer.model, "Observer to train if no --observer")
-      ->capture_default_str();
-  command->add_option("--observer-epochs", options->observer.epochs, "Epochs of the observer trained here")
-      ->capture_default_str();
+  add_observer_flags(*command, options->observer);  // herding's embedding
   command->add_option("--out", options->out, "Image set directory to write")->required();
   command->callback([options] {
     start_run(options->common);

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ddkit/data/dataset.h"
+#include "ddkit/train/observer.h"
 
 namespace ddkit::cli {
 
@@ -30,5 +31,10 @@ void register_datasets(CLI::App& app);
 void register_train(CLI::App& app);
 void register_distill(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_score(CLI::App& app);
+void register_sample(CLI::App& app);
+
+// --observer, --observer-model, --observer-epochs.
+void add_observer_flags(CLI::App& command, train::ObserverOptions& observer);
 
 }  // namespace ddkit::cli

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   ddkit::cli::register_train(app);
   ddkit::cli::register_distill(app);
   ddkit::cli::register_eval(app);
+  ddkit::cli::register_score(app);
+  ddkit::cli::register_sample(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -33,33 +33,6 @@ void write_text(const fs::path& file, const std::string& text) {
   if (!out) throw Error(file.string(), "write failed (disk full?)");
 }
 
-// metadata.jsonl lines as file_name -> score (NaN where a line has no score).
-std::map<std::string, double> read_scores(const fs::path& file) {
-  std::map<std::string, double> scores;
-  std::ifstream in(file);
-  if (!in) throw Error(file.string(), "cannot open for reading");
-  std::string line;
-  int64_t line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json entry;
-    try {
-      entry = json::parse(line);
-    } catch (const json::exception&) {
-      throw Error(file.string(), "line " + std::to_string(line_number) + " is not valid JSON");
-    }
-    if (!entry.is_object() || !entry.contains("file_name") || !entry["file_name"].is_string()) {
-      throw Error(file.string(), "line " + std::to_string(line_number) + " has no \"file_name\" string");
-    }
-    double score = std::nan("");
-    if (entry.contains("score") && entry["score"].is_number()) score = entry["score"].get<double>();
-    scores[entry["file_name"].get<std::string>()] = score;
-  }
-  return scores;
-}
-
-// `where` names the images, `labels_where` the labels (images.pt / labels.pt).
 void check_against_dataset(const ImageSet& set, const Dataset& data, const fs::path& where,
                            const fs::path& labels_where) {
   const auto& images = set.images;
@@ -135,6 +108,48 @@ ImageSet read_png_tree(const fs::path& dir, const Dataset& data) {
 
 }  // namespace
 
+std::vector<MetadataEntry> read_metadata(const fs::path& file) {
+  std::vector<MetadataEntry> entries;
+  std::ifstream in(file);
+  if (!in) throw Error(file.string(), "cannot open for reading");
+  std::string line;
+  int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json entry;
+    try {
+      entry = json::parse(line);
+    } catch (const json::exception&) {
+      throw Error(file.string(), "line " + std::to_string(line_number) + " is not valid JSON");
+    }
+    if (!entry.is_object() || !entry.contains("file_name") || !entry["file_name"].is_string()) {
+      throw Error(file.string(), "line " + std::to_string(line_number) + " has no \"file_name\" string");
+    }
+    MetadataEntry parsed{entry["file_name"].get<std::string>(), -1, std::nan("")};
+    if (entry.contains("label") && entry["label"].is_number_integer()) parsed.label = entry["label"].get<int64_t>();
+    if (entry.contains("score") && entry["score"].is_number()) parsed.score = entry["score"].get<double>();
+    entries.push_back(std::move(parsed));
+  }
+  return entries;
+}
+
+std::string metadata_jsonl(const std::vector<std::string>& file_names, const at::Tensor& labels,
+                           const at::Tensor& scores) {
+  const auto label_cpu = labels.to(at::kCPU, at::kLong).contiguous();
+  const auto score_cpu = scores.defined() ? scores.to(at::kCPU, at::kDouble).contiguous() : at::Tensor();
+  std::string text;
+  for (size_t i = 0; i < file_names.size(); ++i) {
+    const auto row = static_cast<int64_t>(i);
+    json line = {{"file_name", file_names[i]}, {"label", label_cpu.data_ptr<int64_t>()[row]}};
+    if (score_cpu.defined() && !std::isnan(score_cpu.data_ptr<double>()[row])) {
+      line["score"] = score_cpu.data_ptr<double>()[row];
+    }
+    text += line.dump() + "\n";
+  }
+  return text;
+}
+
 std::vector<std::vector<int64_t>> indices_by_class(const at::Tensor& labels, int64_t num_classes) {
   std::vector<std::vector<int64_t>> out(static_cast<size_t>(num_classes));
   const auto cpu = labels.to(at::kCPU).to(at::kLong).contiguous();
@@ -143,7 +158,8 @@ std::vector<std::vector<int64_t>> indices_by_class(const at::Tensor& labels, int
   return out;
 }
 
-void write_image_set(const fs::path& dir, const ImageSet& set, const Dataset& data) {
+void write_image_set(const fs::path& dir, const ImageSet& set, const Dataset& data,
+                     const std::map<std::string, std::string>& extra_files) {
   check_against_dataset(set, data, dir, dir);
   if (set.scores.defined() && set.scores.numel() != set.size()) {
     throw Error(dir.string(), fmt::format("{} scores for {} images", set.scores.numel(), set.size()));
@@ -159,18 +175,14 @@ void write_image_set(const fs::path& dir, const ImageSet& set, const Dataset& da
   const int width = index_width(n);
   const auto pixels =
       denormalize(images, data.normalization).clamp(0.0, 1.0).mul(255.0).round().to(at::kByte).contiguous();
-  const bool have_scores = set.scores.defined();
-  const auto scores = have_scores ? set.scores.to(at::kCPU, at::kDouble).contiguous() : at::Tensor();
-  std::string metadata;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t label = labels[i].item<int64_t>();
-    const std::string name = png_name(label, i, width);
+    const std::string name = png_name(labels[i].item<int64_t>(), i, width);
     fs::create_directories((root / name).parent_path());
     write_text(root / name, encode_png(pixels[i]));
-    json line = {{"file_name", name}, {"label", label}};
-    if (have_scores && !std::isnan(scores[i].item<double>())) line["score"] = scores[i].item<double>();
-    metadata += line.dump() + "\n";
   }
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < n; ++i) names.push_back(png_name(labels[i].item<int64_t>(), i, width));
+  const std::string metadata = metadata_jsonl(names, labels, set.scores);
   write_text(root / "metadata.jsonl", metadata);
 
   json meta = set.meta;
@@ -180,6 +192,7 @@ void write_image_set(const fs::path& dir, const ImageSet& set, const Dataset& da
   meta["image_shape"] = {data.channels, data.height, data.width};
   if (!meta.contains("ddkit_version")) meta["ddkit_version"] = DDKIT_VERSION;
   write_text(root / "meta.json", meta.dump(2) + "\n");
+  for (const auto& [name, contents] : extra_files) write_text(root / name, contents);
   staged.commit();
 }
 
@@ -200,7 +213,8 @@ ImageSet read_image_set(const fs::path& dir, const Dataset& data) {
     check_against_dataset(set, data, dir, dir);
   }
   if (fs::exists(dir / "metadata.jsonl", ec)) {
-    const auto by_name = read_scores(dir / "metadata.jsonl");
+    std::map<std::string, double> by_name;
+    for (const auto& entry : read_metadata(dir / "metadata.jsonl")) by_name[entry.file_name] = entry.score;
     set.scores = at::full({set.size()}, std::nan(""), at::kDouble);
     bool any = false;
     for (int64_t i = 0; i < set.size(); ++i) {

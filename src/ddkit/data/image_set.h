@@ -4,6 +4,7 @@
 // folders alone is readable too.
 #pragma once
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,23 @@ struct ImageSet {
 
 // Write `set` as a directory, atomically (built under a temporary name and
 // renamed into place). `meta` gets "normalization" and "num_images" added.
-void write_image_set(const std::filesystem::path& dir, const ImageSet& set, const Dataset& data);
+// `extra_files` (name -> contents, e.g. sampling.json) are written inside it.
+void write_image_set(const std::filesystem::path& dir, const ImageSet& set, const Dataset& data,
+                     const std::map<std::string, std::string>& extra_files = {});
 
 // Read an image set and check it against the dataset (image shape, label range).
 ImageSet read_image_set(const std::filesystem::path& dir, const Dataset& data);
+
+// One line of metadata.jsonl.
+struct MetadataEntry {
+  std::string file_name;
+  int64_t label = -1;  // -1 when the line has none
+  double score;        // NaN when the line has none
+};
+std::vector<MetadataEntry> read_metadata(const std::filesystem::path& file);
+// metadata.jsonl text for parallel lists (scores may be undefined; NaN = no score).
+std::string metadata_jsonl(const std::vector<std::string>& file_names, const at::Tensor& labels,
+                           const at::Tensor& scores);
 
 // Indices of `labels` equal to each class, in order.
 std::vector<std::vector<int64_t>> indices_by_class(const at::Tensor& labels, int64_t num_classes);

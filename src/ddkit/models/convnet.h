@@ -29,6 +29,11 @@ class ConvNetImpl : public ClassifierImpl {
   torch::Tensor classify(const torch::Tensor& features) override;
   int64_t feature_dim() const override { return feature_dim_; }
   const ConvNetOptions& options() const { return options_; }
+  // The per-block modules (instance norm nets only have norms), for code that
+  // needs the layers' activations, e.g. per-sample gradients (difficulty/grand).
+  const std::vector<torch::nn::Conv2d>& convs() const { return convs_; }
+  const std::vector<torch::nn::GroupNorm>& instance_norms() const { return instance_norms_; }
+  const torch::nn::Linear& classifier() const { return classifier_; }
 
  private:
   ConvNetOptions options_;

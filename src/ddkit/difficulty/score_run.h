@@ -1,0 +1,35 @@
+// `ddkit score`: score the training split or an image set and write
+// metadata.jsonl (file_name, label, score), difficulty.svg (per-class
+// histograms) and difficulty.json (per-class mean difficulty).
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ddkit/data/dataset.h"
+#include "ddkit/difficulty/scores.h"
+
+namespace ddkit::difficulty {
+
+struct ScoreRunOptions {
+  ScoreOptions scoring;
+  std::string set_dir;  // empty: the training split
+  std::filesystem::path out;
+  bool quiet = false;
+};
+
+struct ScoreRunResult {
+  std::vector<std::string> file_names;  // "train/<index>" for the training split
+  at::Tensor labels;                     // int64 N
+  at::Tensor scores;                     // float64 N
+  std::vector<double> class_means;
+  double seconds = 0;  // scoring time (observers included)
+};
+
+ScoreRunResult run_scoring(const data::Dataset& data, const ScoreRunOptions& options);
+
+// Per-class lists of the scores (for histograms and DGS).
+std::vector<std::vector<double>> scores_by_class(const at::Tensor& labels, const at::Tensor& scores,
+                                                 int64_t num_classes);
+
+}  // namespace ddkit::difficulty

@@ -1,0 +1,108 @@
+#include "ddkit/sampling/sample_run.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include "ddkit/difficulty/score_run.h"
+#include "ddkit/difficulty/scores.h"
+#include "ddkit/sampling/dgs.h"
+#include "ddkit/train/device.h"
+#include "ddkit/util/error.h"
+
+namespace ddkit::sampling {
+namespace {
+
+// Per-class original scores from a metadata.jsonl written by `ddkit score`.
+std::vector<std::vector<double>> read_original_scores(const std::string& file, int64_t num_classes) {
+  std::vector<std::vector<double>> by_class(static_cast<size_t>(num_classes));
+  for (const auto& entry : data::read_metadata(file)) {
+    if (entry.label < 0 || entry.label >= num_classes) {
+      throw Error(file, "entry '" + entry.file_name + "' has no label in range");
+    }
+    if (std::isnan(entry.score)) throw Error(file, "entry '" + entry.file_name + "' has no score");
+    by_class[static_cast<size_t>(entry.label)].push_back(entry.score);
+  }
+  return by_class;
+}
+
+}  // namespace
+
+SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& options) {
+  if (options.repeat < 1) throw Error("--repeat", "must be >= 1");
+  const Target target = parse_target(options.target);  // reject a bad target before any work
+  auto pool = data::read_image_set(options.pool_dir, data);
+  SampleRunResult result;
+
+  const bool pool_scored = pool.scores.defined() && !at::isnan(pool.scores).any().item<bool>();
+  const bool need_pool_scores = options.rescore || !pool_scored;
+  const bool need_original = target.kind == "original" && options.original_scores_file.empty();
+  std::shared_ptr<models::ClassifierImpl> observer;
+  if (need_pool_scores || need_original) observer = train::obtain_observer(data, options.observer);
+  const auto device = train::parse_device(options.observer.device);
+  if (need_pool_scores) {
+    spdlog::info("scoring the pool ({} images) with prob", pool.size());
+    result.pool_scores = difficulty::model_scores(*observer, pool.images.to(device), pool.labels.to(device),
+                                                  difficulty::Scorer::kProb);
+  } else {
+    result.pool_scores = pool.scores.to(at::kDouble);
+  }
+  if (target.kind == "original") {
+    if (!options.original_scores_file.empty()) {
+      result.original_by_class = read_original_scores(options.original_scores_file, data.num_classes);
+    } else {
+      spdlog::info("scoring the training split ({} images) with prob", data.train.size());
+      const auto scores = difficulty::model_scores(*observer, data.train.images.to(device),
+                                                   data.train.labels.to(device), difficulty::Scorer::kProb);
+      result.original_by_class = difficulty::scores_by_class(data.train.labels, scores, data.num_classes);
+    }
+  } else {
+    result.original_by_class.assign(static_cast<size_t>(data.num_classes), {});
+  }
+
+  // Positions of each class in the pool, and its scores in the same order.
+  const auto members = data::indices_by_class(pool.labels, data.num_classes);
+  std::vector<ClassScores> classes;
+  for (int64_t c = 0; c < data.num_classes; ++c) {
+    ClassScores scores;
+    scores.label = c;
+    for (int64_t i : members[static_cast<size_t>(c)]) scores.pool.push_back(result.pool_scores[i].item<double>());
+    scores.original = result.original_by_class[static_cast<size_t>(c)];
+    classes.push_back(std::move(scores));
+  }
+
+  for (int64_t r = 0; r < options.repeat; ++r) {
+    const uint64_t seed = options.seed + static_cast<uint64_t>(r);
+    const auto selections = select_classes(classes, options.ipc, target, seed);
+    std::vector<int64_t> chosen;
+    for (const auto& selection : selections) {
+      if (selection.degenerate) spdlog::warn("class {}: {}", selection.label, selection.warning);
+      for (int64_t position : selection.indices) {
+        chosen.push_back(members[static_cast<size_t>(selection.label)][static_cast<size_t>(position)]);
+      }
+    }
+    const auto index = at::tensor(chosen, at::kLong);
+    data::ImageSet set;
+    set.images = pool.images.index_select(0, index);  // the pool's exact tensors
+    set.labels = pool.labels.index_select(0, index);
+    set.scores = result.pool_scores.index_select(0, index);
+    auto sampling_json = to_json(selections, target, options.ipc, seed);
+    sampling_json["pool"] = options.pool_dir.string();
+    set.meta = {{"method", "dgs"},
+                {"ipc", options.ipc},
+                {"target", options.target},
+                {"seed", seed},
+                {"pool", options.pool_dir.string()},
+                {"pool_method", pool.meta.value("method", "unknown")},
+                {"pool_indices", chosen}};
+    if (pool.meta.contains("learned_lr")) set.meta["learned_lr"] = pool.meta["learned_lr"];
+    const auto dir = options.repeat == 1 ? options.out : options.out / ("repeat-" + std::to_string(r));
+    data::write_image_set(dir, set, data, {{"sampling.json", sampling_json.dump(2) + "\n"}});
+    result.sets.push_back(std::move(set));
+    result.sampling.push_back(std::move(sampling_json));
+  }
+  return result;
+}
+
+}  // namespace ddkit::sampling
