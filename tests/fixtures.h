@@ -1,6 +1,7 @@
 // Tiny datasets written at test time: separable 10-class 28x28 images in the
 // MNIST IDX format (class c = a bright 6x6 square at a class-specific place).
 #pragma once
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -8,6 +9,11 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <ATen/ATen.h>
+
+#include "ddkit/data/image_set.h"
+#include "ddkit/data/registry.h"
 
 namespace ddkit_test {
 
@@ -57,6 +63,26 @@ inline void write_tiny_mnist(const std::filesystem::path& dir, int per_class_tra
   std::filesystem::create_directories(dir);
   make("train", per_class_train);
   make("t10k", per_class_test);
+}
+
+// The tiny data set loaded through the mnist:PATH reader, written once per
+// process (ctest runs the tests of one program as parallel processes).
+inline ddkit::data::Dataset tiny_mnist_dataset(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ddkit_test_" + name + "_" + std::to_string(::getpid()));
+  if (!std::filesystem::exists(dir / "t10k-labels-idx1-ubyte.gz")) write_tiny_mnist(dir);
+  return ddkit::data::load_dataset("mnist:" + dir.string());
+}
+
+// The first `per_class` training images of every class, as an image set.
+inline ddkit::data::ImageSet first_per_class(const ddkit::data::Dataset& data, int64_t per_class) {
+  std::vector<int64_t> chosen;
+  for (const auto& members : ddkit::data::indices_by_class(data.train.labels, data.num_classes))
+    for (int64_t i = 0; i < per_class; ++i) chosen.push_back(members[static_cast<size_t>(i)]);
+  const auto index = at::tensor(chosen, at::kLong);
+  ddkit::data::ImageSet set;
+  set.images = data.train.images.index_select(0, index);
+  set.labels = data.train.labels.index_select(0, index);
+  return set;
 }
 
 }  // namespace ddkit_test

@@ -167,3 +167,47 @@ TEST(CliPipeline, TrainHerdingAndEvalEndToEnd) {
   EXPECT_EQ(results["units"], "percent");
   EXPECT_EQ(results["protocol"]["epochs"], 2);
 }
+
+TEST(CliErrors, SamplePoolTooSmallAndScoreWithoutInput) {
+  const auto dir = tiny_mnist("cli_sample");
+  const std::string data = " --data mnist:" + dir.string();
+  ASSERT_EQ(run_ddkit("distill --method random --ipc 2 --pool-factor 2" + data + " --out " + (dir / "pool").string()).exit_code, 0);
+  const auto out = dir / "sampled";
+  expect_user_error(run_ddkit("sample --pool " + (dir / "pool").string() + " --ipc 5 --target ground" + data +
+                              " --out " + out.string()),
+                    (dir / "pool").string(), "class 0 has 4 pool images, fewer than ipc 5");
+  EXPECT_FALSE(fs::exists(out));
+  expect_user_error(run_ddkit("score" + data + " --out " + out.string()), "--set", "give --set DIR or --split train");
+  expect_user_error(run_ddkit("sample --pool " + (dir / "pool").string() + " --target " + (dir / "nope.json").string() +
+                              data + " --out " + out.string()),
+                    (dir / "nope.json").string(), "");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliPipeline, ScoreThenSampleWithEveryTarget) {
+  const auto dir = tiny_mnist("cli_dgs");
+  const std::string data = " --data mnist:" + dir.string();
+  const std::string observer = " --observer-model convnet-w32 --observer-epochs 1";
+  ASSERT_EQ(run_ddkit("distill --method random --ipc 2 --pool-factor 5" + data + " --out " + (dir / "pool").string()).exit_code, 0);
+  ASSERT_EQ(run_ddkit("score --set " + (dir / "pool").string() + data + observer + " --out " + (dir / "pool").string()).exit_code, 0);
+  ASSERT_EQ(run_ddkit("score --split train" + data + observer + " --out " + (dir / "train").string()).exit_code, 0);
+  EXPECT_TRUE(fs::exists(dir / "train" / "difficulty.svg"));
+  for (const std::string target : {"original", "ground", "hill", "slope", "cliff"}) {
+    const auto out = dir / ("dgs-" + target);
+    const auto outcome = run_ddkit("sample --pool " + (dir / "pool").string() + " --ipc 2 --target " + target +
+                                   " --original-scores " + (dir / "train" / "metadata.jsonl").string() + data +
+                                   " --out " + out.string());
+    ASSERT_EQ(outcome.exit_code, 0) << target << ": " << outcome.err;
+    std::ifstream in(out / "sampling.json");
+    const auto sampling = nlohmann::json::parse(in);
+    EXPECT_EQ(sampling["classes"].size(), 10u) << target;
+    int64_t total = 0;
+    for (auto& [label, entry] : sampling["classes"].items()) {
+      int64_t sum = 0;
+      for (const auto& count : entry["target"]) sum += count.get<int64_t>();
+      EXPECT_EQ(sum, 2) << target << " class " << label;
+      total += entry["indices"].size();
+    }
+    EXPECT_EQ(total, 20) << target;
+  }
+}

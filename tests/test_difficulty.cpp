@@ -45,14 +45,7 @@ double manual_grad_sq(models::ClassifierImpl& model, const at::Tensor& x, const 
   return sq;
 }
 
-data::Dataset tiny_dataset() {
-  static const auto dir = [] {
-    auto d = ddkit_test::fresh_dir("difficulty_mnist");
-    ddkit_test::write_tiny_mnist(d);
-    return d;
-  }();
-  return data::load_dataset("mnist:" + dir.string());
-}
+data::Dataset tiny_dataset() { return ddkit_test::tiny_mnist_dataset("difficulty_mnist"); }
 
 }  // namespace
 
@@ -166,4 +159,81 @@ TEST(ScoreRun, TrainingSplitGetsOneLinePerImage) {
   EXPECT_EQ(entries[5].label, data.train.labels[5].item<int64_t>());
   EXPECT_NEAR(entries[5].score, result.scores[5].item<double>(), 1e-12);
   EXPECT_EQ(result.class_means.size(), 10u);
+}
+
+// ------------------------------------------------------------ ddkit sample
+
+#include "ddkit/sampling/sample_run.h"
+
+namespace {
+fs::path write_pool(const data::Dataset& data, const std::string& name, int64_t per_class, bool with_scores) {
+  auto pool = ddkit_test::first_per_class(data, per_class);
+  // Known scores: 0.01 .. 0.99 spread within each class.
+  if (with_scores) pool.scores = (at::arange(pool.size(), at::kDouble).remainder(per_class) + 1) / (per_class + 1);
+  pool.meta = {{"method", "random-pool"}};
+  const auto dir = ddkit_test::fresh_dir(name) / "pool";
+  data::write_image_set(dir, pool, data);
+  return dir;
+}
+}  // namespace
+
+TEST(SampleRun, SelectsIpcPerClassFromAScoredPoolWithExactTensors) {
+  const auto data = tiny_dataset();
+  const auto pool_dir = write_pool(data, "sample_scored", 10, true);
+  sampling::SampleRunOptions options;
+  options.pool_dir = pool_dir;
+  options.ipc = 4;
+  options.target = "slope";
+  options.out = pool_dir.parent_path() / "sampled";
+  const auto result = sampling::run_sampling(data, options);
+  ASSERT_EQ(result.sets.size(), 1u);
+  const auto back = data::read_image_set(options.out, data);
+  EXPECT_EQ(back.size(), 40);
+  EXPECT_EQ(at::bincount(back.labels).min().item<int64_t>(), 4);
+  // Every selected image is one of the pool's, bit for bit, with its pool score.
+  const auto pool = data::read_image_set(pool_dir, data);
+  const auto indices = back.meta["pool_indices"].get<std::vector<int64_t>>();
+  for (size_t i = 0; i < indices.size(); ++i) {
+    EXPECT_TRUE(at::equal(back.images[static_cast<int64_t>(i)], pool.images[indices[i]]));
+    EXPECT_DOUBLE_EQ(back.scores[static_cast<int64_t>(i)].item<double>(), pool.scores[indices[i]].item<double>());
+  }
+  std::ifstream in(options.out / "sampling.json");
+  const auto sampling_json = nlohmann::json::parse(in);
+  for (const char* key : {"b", "t", "bottom", "top", "target", "drawn", "shortfall"})
+    EXPECT_TRUE(sampling_json["classes"]["3"].contains(key)) << key;
+  EXPECT_EQ(sampling_json["classes"]["3"]["target"].size(), 10u);
+}
+
+TEST(SampleRun, UnscoredPngPoolIsScoredByAnObserverAndRepeatsDiffer) {
+  const auto data = tiny_dataset();
+  const auto pool_dir = write_pool(data, "sample_png", 6, false);
+  // Keep only the PNG tree, as another tool would hand it over.
+  for (const char* name : {"images.pt", "labels.pt", "metadata.jsonl", "meta.json"}) fs::remove(pool_dir / name);
+  sampling::SampleRunOptions options;
+  options.pool_dir = pool_dir;
+  options.ipc = 2;
+  options.repeat = 2;
+  options.observer.model = "convnet-w32";
+  options.observer.epochs = 1;
+  options.observer.quiet = true;
+  options.out = pool_dir.parent_path() / "sampled";
+  const auto result = sampling::run_sampling(data, options);
+  ASSERT_EQ(result.sets.size(), 2u);
+  EXPECT_TRUE(fs::exists(options.out / "repeat-0" / "sampling.json"));
+  EXPECT_TRUE(fs::exists(options.out / "repeat-1" / "images.pt"));
+  EXPECT_EQ(result.original_by_class[0].size(), 20u);  // all training images of class 0 were scored
+  EXPECT_EQ(result.sets[0].meta["seed"], 0);
+  EXPECT_EQ(result.sets[1].meta["seed"], 1);
+}
+
+TEST(SampleRun, PoolTooSmallIsAUserErrorAndWritesNothing) {
+  const auto data = tiny_dataset();
+  const auto pool_dir = write_pool(data, "sample_small", 3, true);
+  sampling::SampleRunOptions options;
+  options.pool_dir = pool_dir;
+  options.ipc = 4;
+  options.target = "ground";
+  options.out = pool_dir.parent_path() / "sampled";
+  EXPECT_THROW(sampling::run_sampling(data, options), Error);
+  EXPECT_FALSE(fs::exists(options.out));
 }

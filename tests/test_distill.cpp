@@ -12,14 +12,7 @@
 using namespace ddkit;
 
 namespace {
-data::Dataset tiny_dataset() {
-  static const auto dir = [] {
-    auto d = ddkit_test::fresh_dir("distill_mnist");
-    ddkit_test::write_tiny_mnist(d);
-    return d;
-  }();
-  return data::load_dataset("mnist:" + dir.string());
-}
+data::Dataset tiny_dataset() { return ddkit_test::tiny_mnist_dataset("distill_mnist"); }
 }  // namespace
 
 TEST(Herding, GreedyOrderOnHandMadeFeatures) {

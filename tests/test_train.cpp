@@ -18,26 +18,7 @@ using namespace ddkit;
 
 namespace {
 
-data::Dataset tiny_dataset() {
-  static const fs::path dir = [] {
-    auto d = ddkit_test::fresh_dir("train_mnist");
-    ddkit_test::write_tiny_mnist(d);
-    return d;
-  }();
-  return data::load_dataset("mnist:" + dir.string());
-}
-
-data::ImageSet first_per_class(const data::Dataset& data, int64_t ipc) {
-  auto by_class = data::indices_by_class(data.train.labels, data.num_classes);
-  std::vector<int64_t> chosen;
-  for (auto& members : by_class)
-    for (int64_t i = 0; i < ipc; ++i) chosen.push_back(members[static_cast<size_t>(i)]);
-  const auto index = at::tensor(chosen, at::kLong);
-  data::ImageSet set;
-  set.images = data.train.images.index_select(0, index);
-  set.labels = data.train.labels.index_select(0, index);
-  return set;
-}
+data::Dataset tiny_dataset() { return ddkit_test::tiny_mnist_dataset("train_mnist"); }
 
 train::EvalOptions quick_eval(uint64_t seed) {
   train::EvalOptions options;
@@ -60,7 +41,7 @@ TEST(MeanStd, PopulationStd) {
 
 TEST(Evaluation, SameSeedGivesIdenticalAccuracies) {
   const auto data = tiny_dataset();
-  const auto set = first_per_class(data, 2);
+  const auto set = ddkit_test::first_per_class(data, 2);
   const auto a = train::evaluate_image_set(set, data, quick_eval(7));
   const auto b = train::evaluate_image_set(set, data, quick_eval(7));
   ASSERT_EQ(a.models.size(), 1u);
@@ -72,7 +53,7 @@ TEST(Evaluation, SameSeedGivesIdenticalAccuracies) {
 
 TEST(Evaluation, DsaSettingIsReproducibleToo) {
   const auto data = tiny_dataset();
-  const auto set = first_per_class(data, 1);
+  const auto set = ddkit_test::first_per_class(data, 1);
   auto options = quick_eval(3);
   options.training.dsa = true;
   options.runs = 1;
@@ -83,7 +64,7 @@ TEST(Evaluation, DsaSettingIsReproducibleToo) {
 
 TEST(Evaluation, ResumeSkipsFinishedRunsAndMatchesAFullRun) {
   const auto data = tiny_dataset();
-  const auto set = first_per_class(data, 2);
+  const auto set = ddkit_test::first_per_class(data, 2);
   const auto out = ddkit_test::fresh_dir("eval_resume");
   auto options = quick_eval(11);
   options.out_dir = out;
@@ -109,7 +90,7 @@ TEST(Evaluation, ResumeSkipsFinishedRunsAndMatchesAFullRun) {
 
 TEST(Evaluation, ResumeRefusesOtherSettings) {
   const auto data = tiny_dataset();
-  const auto set = first_per_class(data, 1);
+  const auto set = ddkit_test::first_per_class(data, 1);
   const auto out = ddkit_test::fresh_dir("eval_resume_other");
   std::ofstream(out / "results.partial.json") << R"({"protocol": {"epochs": 999}, "models": {}})";
   auto options = quick_eval(1);
@@ -122,14 +103,14 @@ TEST(Evaluation, UnknownModelIsAUserError) {
   const auto data = tiny_dataset();
   auto options = quick_eval(1);
   options.models = {"convnet", "no-such-net"};
-  EXPECT_THROW(train::evaluate_image_set(first_per_class(data, 1), data, options), Error);
+  EXPECT_THROW(train::evaluate_image_set(ddkit_test::first_per_class(data, 1), data, options), Error);
 }
 
 TEST(Training, LearningRateDecaysAfterHalfTheEpochs) {
   // With lr decay after epoch E/2+1 = 3 (E = 4, 5 passes), the per-epoch change of
   // the weights shrinks by ~10x from pass 4 on.
   const auto data = tiny_dataset();
-  const auto set = first_per_class(data, 2);
+  const auto set = ddkit_test::first_per_class(data, 2);
   at::manual_seed(0);
   auto model = models::make_model("convnet-w32", {1, 28, 28}, 10);
   train::TrainOptions options;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "ddkit/difficulty/score_run.h"
@@ -33,6 +34,14 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
   if (options.repeat < 1) throw Error("--repeat", "must be >= 1");
   const Target target = parse_target(options.target);  // reject a bad target before any work
   auto pool = data::read_image_set(options.pool_dir, data);
+  // Check the pool's size before any (costly) scoring.
+  const auto members = data::indices_by_class(pool.labels, data.num_classes);
+  for (size_t c = 0; c < members.size(); ++c) {
+    if (static_cast<int64_t>(members[c].size()) < options.ipc) {
+      throw Error(options.pool_dir.string(), fmt::format("class {} has {} pool images, fewer than ipc {}", c,
+                                                         members[c].size(), options.ipc));
+    }
+  }
   SampleRunResult result;
 
   const bool pool_scored = pool.scores.defined() && !at::isnan(pool.scores).any().item<bool>();
@@ -61,8 +70,7 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
     result.original_by_class.assign(static_cast<size_t>(data.num_classes), {});
   }
 
-  // Positions of each class in the pool, and its scores in the same order.
-  const auto members = data::indices_by_class(pool.labels, data.num_classes);
+  // Positions of each class in the pool (members), and its scores in the same order.
   std::vector<ClassScores> classes;
   for (int64_t c = 0; c < data.num_classes; ++c) {
     ClassScores scores;
