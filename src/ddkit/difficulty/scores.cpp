@@ -73,6 +73,34 @@ at::Tensor convnet_grad_sq_norms(models::ConvNetImpl& net, const at::Tensor& ima
   return total;
 }
 
+// Toneva et al. 2019: a forgetting event is a correct -> incorrect change of a
+// sample's prediction between two epochs; never-learnt samples get the most,
+// the number of passes [ddkit: predictions are checked after every epoch].
+at::Tensor forgetting_counts(const data::Dataset& data, const at::Tensor& x, const at::Tensor& y,
+                             const train::ObserverOptions& observer) {
+  auto generator = train::seed_unit_of_work(observer.seed);
+  auto model = models::make_model(observer.model, {data.channels, data.height, data.width}, data.num_classes);
+  model->to(x.device());
+  auto previous = at::zeros({x.size(0)}, at::kBool);
+  auto ever = at::zeros({x.size(0)}, at::kBool);
+  auto events = at::zeros({x.size(0)}, at::kDouble);
+  train::TrainOptions training;
+  training.epochs = observer.epochs;
+  ProgressOptions progress_options;
+  progress_options.quiet = observer.quiet;
+  progress_options.unit = "epoch";
+  Progress progress("forgetting observer", training.epochs + 1, progress_options);
+  train::train_classifier(*model, x, y, training, generator, [&](int64_t, double loss) {
+    const auto correct = train::predict(*model, x).eq(y).to(at::kCPU);
+    events += (previous & ~correct).to(at::kDouble);
+    ever |= correct;
+    previous = correct;
+    progress.advance(1, fmt::format("loss {:.4f}", loss));
+  });
+  progress.finish();
+  return events.masked_fill_(~ever, static_cast<double>(training.epochs + 1));
+}
+
 }  // namespace
 
 Scorer parse_scorer(const std::string& name) {
@@ -166,45 +194,10 @@ at::Tensor score_images(const data::Dataset& data, const at::Tensor& images, con
       if (!options.observer.model_file.empty()) {
         throw Error("--observer", "forgetting scores need observers trained here (drop --observer)");
       }
-      if (images.size(0) != data.train.size() || !images.is_same(data.train.images)) {
+      if (!images.is_same(data.train.images)) {
         throw Error("--scorer", "forgetting scores exist only for the training split (use --split train)");
       }
-      // Toneva et al. 2019: a forgetting event is a correct -> incorrect change of
-      // a sample's prediction between two epochs; never-learnt samples get the
-      // most, the number of epochs + 1 [ddkit: predictions checked after every epoch].
-      auto generator = train::seed_unit_of_work(observer_options.seed);
-      auto model = models::make_model(observer_options.model, {data.channels, data.height, data.width},
-                                      data.num_classes);
-      model->to(device);
-      auto previous = at::zeros({images.size(0)}, at::kBool);
-      auto ever = at::zeros({images.size(0)}, at::kBool);
-      auto events = at::zeros({images.size(0)}, at::kDouble);
-      train::TrainOptions training;
-      training.epochs = observer_options.epochs;
-      ProgressOptions progress_options;
-      progress_options.quiet = observer_options.quiet;
-      progress_options.unit = "epoch";
-      Progress progress("forgetting observer", training.epochs + 1, progress_options);
-      train::train_classifier(*model, x, y, training, generator, [&](int64_t, double loss) {
-        // Correct = the true class has the largest logit.
-        at::Tensor predicted;
-        {
-          at::NoGradGuard no_grad;
-          model->eval();
-          std::vector<at::Tensor> parts;
-          for (int64_t s = 0; s < x.size(0); s += 1000)
-            parts.push_back(model->forward(x.narrow(0, s, std::min<int64_t>(1000, x.size(0) - s))).argmax(1));
-          model->train();
-          predicted = at::cat(parts).eq(y).to(at::kCPU);
-        }
-        events += (previous & ~predicted).to(at::kDouble);
-        ever |= predicted;
-        previous = predicted;
-        progress.advance(1, fmt::format("loss {:.4f}", loss));
-      });
-      progress.finish();
-      events.masked_fill_(~ever, static_cast<double>(training.epochs + 1));
-      sum += events;
+      sum += forgetting_counts(data, x, y, observer_options);
       continue;
     }
     auto observer = train::obtain_observer(data, observer_options);

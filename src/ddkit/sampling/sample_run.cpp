@@ -8,6 +8,7 @@
 
 #include "ddkit/difficulty/score_run.h"
 #include "ddkit/difficulty/scores.h"
+#include "ddkit/report/histogram_svg.h"
 #include "ddkit/sampling/dgs.h"
 #include "ddkit/train/device.h"
 #include "ddkit/util/error.h"
@@ -26,6 +27,33 @@ std::vector<std::vector<double>> read_original_scores(const std::string& file, i
     by_class[static_cast<size_t>(entry.label)].push_back(entry.score);
   }
   return by_class;
+}
+
+// Per class, in DGS's transformed space T(.; b, t): the original scores (their
+// own transform), the pool and the selected images (the pool's transform).
+std::string transformed_histograms(const std::vector<ClassScores>& classes,
+                                   const std::vector<ClassSelection>& selections, const data::Dataset& data) {
+  std::vector<report::HistogramPanel> panels;
+  for (size_t c = 0; c < selections.size(); ++c) {
+    const auto& selection = selections[c];
+    const auto& scores = classes[c];
+    const LogTransform pool_transform{selection.bottom, selection.top, selection.top <= selection.bottom};
+    std::vector<double> selected;
+    for (int64_t i : selection.indices) selected.push_back(pool_transform.apply(scores.pool[static_cast<size_t>(i)]));
+    report::HistogramPanel panel{fmt::format("{} {} (b={}, t={})", c, data.class_names.at(c), selection.b, selection.t), {}};
+    if (!scores.original.empty()) {
+      const LogTransform original{selection.original_bottom, selection.original_top,
+                                  selection.original_top <= selection.original_bottom};
+      panel.series.push_back({"original T(O)", original.apply(scores.original)});
+    }
+    panel.series.push_back({"pool T(P)", pool_transform.apply(scores.pool)});
+    panel.series.push_back({"selected", selected});
+    panels.push_back(std::move(panel));
+  }
+  report::HistogramOptions options;
+  options.bins = kBins;
+  options.x_label = "transformed prob difficulty";
+  return report::histogram_svg(panels, options);
 }
 
 }  // namespace
@@ -106,7 +134,9 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
                 {"pool_indices", chosen}};
     if (pool.meta.contains("learned_lr")) set.meta["learned_lr"] = pool.meta["learned_lr"];
     const auto dir = options.repeat == 1 ? options.out : options.out / ("repeat-" + std::to_string(r));
-    data::write_image_set(dir, set, data, {{"sampling.json", sampling_json.dump(2) + "\n"}});
+    data::write_image_set(dir, set, data,
+                          {{"sampling.json", sampling_json.dump(2) + "\n"},
+                           {"difficulty.svg", transformed_histograms(classes, selections, data)}});
     result.sets.push_back(std::move(set));
     result.sampling.push_back(std::move(sampling_json));
   }

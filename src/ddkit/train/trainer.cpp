@@ -44,19 +44,21 @@ void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, c
   }
 }
 
-double test_accuracy(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
-                     int64_t batch_size) {
+at::Tensor predict(models::ClassifierImpl& model, const at::Tensor& images, int64_t batch_size) {
   at::NoGradGuard no_grad;
   model.eval();
-  int64_t correct = 0;
-  const int64_t n = images.size(0);
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t len = std::min(batch_size, n - start);
-    const auto predicted = model.forward(images.narrow(0, start, len)).argmax(1);
-    correct += predicted.eq(labels.narrow(0, start, len)).sum().item<int64_t>();
+  std::vector<at::Tensor> parts;
+  for (int64_t start = 0; start < images.size(0); start += batch_size) {
+    parts.push_back(model.forward(images.narrow(0, start, std::min(batch_size, images.size(0) - start))).argmax(1));
   }
   model.train();
-  return 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(n, 1));
+  return at::cat(parts);
+}
+
+double test_accuracy(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
+                     int64_t batch_size) {
+  const int64_t correct = predict(model, images, batch_size).eq(labels).sum().item<int64_t>();
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(labels.size(0), 1));
 }
 
 }  // namespace ddkit::train

@@ -30,6 +30,9 @@ using EpochCallback = std::function<void(int64_t epoch, double loss)>;
 void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
                       const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch = {});
 
+// Predicted labels (argmax of the logits) of every image, in eval mode, no grad.
+at::Tensor predict(models::ClassifierImpl& model, const at::Tensor& images, int64_t batch_size = 1000);
+
 // Top-1 accuracy in percent over the whole split, in eval mode, no grad.
 double test_accuracy(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
                      int64_t batch_size = 1000);
