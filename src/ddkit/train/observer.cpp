@@ -40,13 +40,21 @@ std::shared_ptr<models::ClassifierImpl> train_on_training_split(const data::Data
   auto generator = seed_unit_of_work(seed);
   auto model = models::make_model(model_name, {data.channels, data.height, data.width}, data.num_classes);
   model->to(device);
+  // Whole-data epochs are long (60,000 images: over a minute here): count images.
   ProgressOptions progress_options;
   progress_options.quiet = quiet;
-  progress_options.unit = "epoch";
-  Progress progress("train " + model_name, training.epochs + 1, progress_options);
-  train_classifier(*model, data.train.images.to(device), data.train.labels.to(device), training, generator,
-                   [&](int64_t, double loss) { progress.advance(1, fmt::format("loss {:.4f}", loss)); });
-  progress.finish();
+  progress_options.unit = "img";
+  const int64_t n = data.train.size();
+  Progress progress("train " + model_name, (training.epochs + 1) * n, progress_options);
+  double last_loss = 0.0;
+  train_classifier(
+      *model, data.train.images.to(device), data.train.labels.to(device), training, generator,
+      [&](int64_t epoch, double loss) {
+        last_loss = loss;
+        if (!quiet) spdlog::info("{} epoch {}/{}: loss {:.4f}", model_name, epoch + 1, training.epochs + 1, loss);
+      },
+      [&](int64_t images) { progress.advance(images, fmt::format("last epoch loss {:.4f}", last_loss)); });
+  progress.finish(fmt::format("final epoch loss {:.4f}", last_loss));
   return model;
 }
 

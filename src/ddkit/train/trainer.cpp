@@ -9,7 +9,8 @@
 namespace ddkit::train {
 
 void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
-                      const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch) {
+                      const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch,
+                      const BatchCallback& on_batch) {
   const auto device = images.device();
   model.to(device);
   model.train();
@@ -35,6 +36,7 @@ void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, c
       loss.backward();
       optimizer->step();
       loss_sum += loss.item<double>() * static_cast<double>(index.size(0));
+      if (on_batch) on_batch(index.size(0));
     }
     if (epoch == decay_epoch) {
       lr *= 0.1;

@@ -23,12 +23,15 @@ struct TrainOptions {
 
 // Called after each epoch with (epoch index, mean training loss).
 using EpochCallback = std::function<void(int64_t epoch, double loss)>;
+// Called after each mini-batch with its size (progress over long epochs).
+using BatchCallback = std::function<void(int64_t batch_images)>;
 
 // SGD with momentum and weight decay on shuffled mini-batches; after epoch
 // epochs/2 + 1 the lr is multiplied by 0.1 and a new optimizer is created (the
 // reference resets the momentum buffers). Images/labels may live on any device.
 void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
-                      const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch = {});
+                      const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch = {},
+                      const BatchCallback& on_batch = {});
 
 // Predicted labels (argmax of the logits) of every image, in eval mode, no grad.
 at::Tensor predict(models::ClassifierImpl& model, const at::Tensor& images, int64_t batch_size = 1000);
