@@ -1,0 +1,83 @@
+#include "ddkit/distill/dm.h"
+
+#include <ATen/ATen.h>
+
+#include "ddkit/data/image_set.h"
+#include "ddkit/models/factory.h"
+#include "ddkit/train/rng.h"
+#include "ddkit/util/error.h"
+
+namespace ddkit::distill {
+
+DmDistiller::DmDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DmOptions options)
+    : data_(data), ipc_(ipc), options_(std::move(options)) {
+  if (initial_images.size(0) != ipc * data.num_classes) {
+    throw Error("--ipc", "DM needs ipc x classes initial images");
+  }
+  images_ = initial_images.detach().clone().requires_grad_(true);
+  velocity_ = at::zeros_like(images_).detach();
+  real_by_class_ = data::indices_by_class(data.train.labels, data.num_classes);
+}
+
+at::Tensor DmDistiller::matching_loss(uint64_t seed) {
+  // The network and every random draw of this iteration come from `seed`.
+  auto generator = train::seed_unit_of_work(seed);
+  auto net = models::make_model(options_.model, {data_.channels, data_.height, data_.width}, data_.num_classes);
+  net->to(images_.device());
+  for (auto& p : net->parameters()) p.requires_grad_(false);  // a frozen random embedding
+  std::vector<at::Tensor> real_parts, syn_parts;
+  for (int64_t c = 0; c < data_.num_classes; ++c) {
+    const auto& members = real_by_class_[static_cast<size_t>(c)];
+    const auto pick = at::randperm(static_cast<int64_t>(members.size()), generator, at::kLong)
+                          .narrow(0, 0, std::min<int64_t>(options_.batch_real, static_cast<int64_t>(members.size())));
+    const auto index = at::tensor(members, at::kLong).index_select(0, pick);
+    auto real = data_.train.images.index_select(0, index).to(images_.device());
+    auto syn = images_.narrow(0, c * ipc_, ipc_);
+    if (options_.dsa) {
+      // One Siamese seed per class (the reference draws one per class and iteration).
+      const int64_t class_seed = at::randint(0, 100000, {1}, generator, at::kLong).item<int64_t>();
+      real = augment::dsa_augment(real, options_.dsa_options, class_seed, generator);
+      syn = augment::dsa_augment(syn, options_.dsa_options, class_seed, generator);
+    }
+    real_parts.push_back(real);
+    syn_parts.push_back(syn);
+  }
+  // Classes are independent given the network: one forward pass for all real
+  // batches and one for all synthetic ones, then per-class means.
+  at::Tensor real_embed;
+  {
+    at::NoGradGuard no_grad;
+    real_embed = net->embed(at::cat(real_parts));
+  }
+  const auto syn_embed = net->embed(at::cat(syn_parts));
+  at::Tensor loss = at::zeros({}, images_.options());
+  int64_t real_offset = 0;
+  for (int64_t c = 0; c < data_.num_classes; ++c) {
+    const int64_t n_real = real_parts[static_cast<size_t>(c)].size(0);
+    const auto mean_real = real_embed.narrow(0, real_offset, n_real).mean(0);
+    const auto mean_syn = syn_embed.narrow(0, c * ipc_, ipc_).mean(0);
+    loss = loss + (mean_real - mean_syn).pow(2).sum();
+    real_offset += n_real;
+  }
+  return loss;
+}
+
+double DmDistiller::loss(uint64_t seed) {
+  at::NoGradGuard no_grad;
+  return matching_loss(seed).item<double>();
+}
+
+double DmDistiller::step(uint64_t seed) {
+  const auto loss = matching_loss(seed);
+  if (images_.grad().defined()) images_.mutable_grad().zero_();
+  loss.backward();
+  {
+    // torch.optim.SGD with momentum: v = m v + g; x -= lr v.
+    at::NoGradGuard no_grad;
+    velocity_.mul_(options_.momentum).add_(images_.grad());
+    images_.sub_(velocity_ * options_.lr_images);
+  }
+  return loss.item<double>();
+}
+
+}  // namespace ddkit::distill

@@ -1,0 +1,51 @@
+// DM — distribution matching (ALGORITHMS §6; Zhao & Bilen 2023, reference
+// VICO-UoE/DatasetCondensation main_DM.py). Library core: one iteration.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "ddkit/augment/dsa.h"
+#include "ddkit/data/dataset.h"
+
+namespace ddkit::distill {
+
+struct DmOptions {
+  int64_t batch_real = 256;  // real images per class and iteration
+  double lr_images = 1.0;    // SGD on the synthetic images
+  double momentum = 0.5;
+  bool dsa = true;           // the same Siamese DSA transform on real and synthetic
+  augment::DsaOptions dsa_options;
+  std::string model = "convnet";
+};
+
+// The synthetic images of all classes (ipc per class, class-major order) and
+// their optimiser state.
+class DmDistiller {
+ public:
+  DmDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DmOptions options);
+
+  // One iteration with a fresh randomly initialised network (seeded by `seed`):
+  // loss = sum_c ||mean embed(aug(real_c)) - mean embed(aug(syn_c))||^2, then one
+  // SGD step on the images. All classes go through one forward pass each for
+  // real and synthetic batches. Returns the loss before the step.
+  double step(uint64_t seed);
+  // The loss for a given network seed without updating anything (tests, logging).
+  double loss(uint64_t seed);
+
+  const at::Tensor& images() const { return images_; }
+
+ private:
+  at::Tensor matching_loss(uint64_t seed);
+
+  const data::Dataset& data_;
+  at::Tensor images_;    // float, requires grad
+  at::Tensor velocity_;  // SGD momentum buffer
+  int64_t ipc_;
+  DmOptions options_;
+  std::vector<std::vector<int64_t>> real_by_class_;
+};
+
+}  // namespace ddkit::distill
