@@ -211,3 +211,18 @@ TEST(CliPipeline, ScoreThenSampleWithEveryTarget) {
     EXPECT_EQ(total, 20) << target;
   }
 }
+
+TEST(CliPipeline, DistributionMatchingStopAndResume) {
+  const auto dir = tiny_mnist("cli_dm");
+  const std::string args = "distill --method dm --ipc 1 --iterations 3 --batch-real 8 --data mnist:" + dir.string() +
+                           " --out " + (dir / "dm").string();
+  ASSERT_EQ(run_ddkit(args + " --stop-after 2").exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir / "dm"));
+  EXPECT_TRUE(fs::exists(dir / "dm.checkpoint" / "state.json"));
+  ASSERT_EQ(run_ddkit(args + " --resume").exit_code, 0);
+  std::ifstream in(dir / "dm" / "meta.json");
+  const auto meta = nlohmann::json::parse(in);
+  EXPECT_EQ(meta["method"], "dm");
+  EXPECT_EQ(meta["resumed_from"], 2);
+  EXPECT_EQ(meta["iterations"], 3);
+}

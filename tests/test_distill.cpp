@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -10,6 +11,7 @@
 #include "fixtures.h"
 
 using namespace ddkit;
+namespace fs = std::filesystem;
 
 namespace {
 data::Dataset tiny_dataset() { return ddkit_test::tiny_mnist_dataset("distill_mnist"); }
@@ -145,4 +147,42 @@ TEST(DistributionMatching, SameSeedSameImages) {
     results.push_back(dm.images().detach().clone());
   }
   EXPECT_TRUE(at::equal(results[0], results[1]));
+}
+
+#include "ddkit/distill/dm_run.h"
+
+TEST(DistributionMatching, CheckpointAndResumeGiveTheUninterruptedResult) {
+  const auto data = tiny_dataset();
+  const auto dir = ddkit_test::fresh_dir("dm_resume");
+  distill::DmRunOptions options;
+  options.ipc = 1;
+  options.iterations = 4;
+  options.checkpoint_every = 1;
+  options.quiet = true;
+  options.dm.model = "convnet-w32";
+  options.dm.batch_real = 8;
+  options.out = dir / "full";
+  const auto full = distill::run_dm(data, options);
+  EXPECT_FALSE(fs::exists(dir / "full.checkpoint"));  // removed once the set is written
+
+  options.out = dir / "interrupted";
+  options.stop_after = 3;
+  EXPECT_EQ(distill::run_dm(data, options).size(), 0);
+  EXPECT_FALSE(fs::exists(options.out));
+  EXPECT_TRUE(fs::exists(dir / "interrupted.checkpoint" / "images.pt"));
+  options.stop_after = 0;
+  options.resume = true;
+  const auto resumed = distill::run_dm(data, options);
+  EXPECT_TRUE(at::equal(resumed.images, full.images));
+  EXPECT_EQ(resumed.meta["resumed_from"], 3);
+  const auto back = data::read_image_set(dir / "interrupted", data);
+  EXPECT_TRUE(at::equal(back.images, full.images));
+  // A checkpoint of other settings is refused.
+  options.out = dir / "other";
+  options.stop_after = 1;
+  options.resume = false;
+  distill::run_dm(data, options);
+  options.dm.lr_images = 0.1;
+  options.resume = true;
+  EXPECT_THROW(distill::run_dm(data, options), Error);
 }

@@ -36,6 +36,9 @@ class DmDistiller {
   double loss(uint64_t seed);
 
   const at::Tensor& images() const { return images_; }
+  // The SGD momentum buffer (checkpointed with the images).
+  const at::Tensor& velocity() const { return velocity_; }
+  void set_velocity(const at::Tensor& velocity) { velocity_ = velocity.detach().clone(); }
 
  private:
   at::Tensor matching_loss(uint64_t seed);

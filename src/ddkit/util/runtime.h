@@ -13,8 +13,8 @@ struct RuntimeOptions {
 // glibc's malloc serves large blocks (>= 128 KiB by default, adaptively up to
 // 32 MiB) with mmap and gives them back with munmap on free; every training step
 // then page-faults its activation buffers in again, and the kernel's zeroing of
-// fresh pages costs several times the arithmetic. Raising the mmap threshold and
-// disabling trimming keeps freed tensor buffers in the heap for reuse
+// fresh pages costs several times the arithmetic. Disabling mmap'd blocks and
+// trimming keeps freed tensor buffers in the heap for reuse
 // (DESIGN "Performance expectations"). bench/ measures the effect.
 void configure_allocator(bool keep_freed_memory);
 
