@@ -149,12 +149,12 @@ TEST(DistributionMatching, SameSeedSameImages) {
   EXPECT_TRUE(at::equal(results[0], results[1]));
 }
 
-#include "ddkit/distill/dm_run.h"
+#include "ddkit/distill/matching_run.h"
 
 TEST(DistributionMatching, CheckpointAndResumeGiveTheUninterruptedResult) {
   const auto data = tiny_dataset();
   const auto dir = ddkit_test::fresh_dir("dm_resume");
-  distill::DmRunOptions options;
+  distill::MatchingRunOptions options;
   options.ipc = 1;
   options.iterations = 4;
   options.checkpoint_every = 1;
@@ -162,17 +162,17 @@ TEST(DistributionMatching, CheckpointAndResumeGiveTheUninterruptedResult) {
   options.dm.model = "convnet-w32";
   options.dm.batch_real = 8;
   options.out = dir / "full";
-  const auto full = distill::run_dm(data, options);
+  const auto full = distill::run_matching(data, options);
   EXPECT_FALSE(fs::exists(dir / "full.checkpoint"));  // removed once the set is written
 
   options.out = dir / "interrupted";
   options.stop_after = 3;
-  EXPECT_EQ(distill::run_dm(data, options).size(), 0);
+  EXPECT_EQ(distill::run_matching(data, options).size(), 0);
   EXPECT_FALSE(fs::exists(options.out));
   EXPECT_TRUE(fs::exists(dir / "interrupted.checkpoint" / "images.pt"));
   options.stop_after = 0;
   options.resume = true;
-  const auto resumed = distill::run_dm(data, options);
+  const auto resumed = distill::run_matching(data, options);
   EXPECT_TRUE(at::equal(resumed.images, full.images));
   EXPECT_EQ(resumed.meta["resumed_from"], 3);
   const auto back = data::read_image_set(dir / "interrupted", data);
@@ -181,8 +181,84 @@ TEST(DistributionMatching, CheckpointAndResumeGiveTheUninterruptedResult) {
   options.out = dir / "other";
   options.stop_after = 1;
   options.resume = false;
-  distill::run_dm(data, options);
+  distill::run_matching(data, options);
   options.dm.lr_images = 0.1;
   options.resume = true;
-  EXPECT_THROW(distill::run_dm(data, options), Error);
+  EXPECT_THROW(distill::run_matching(data, options), Error);
+}
+
+// ------------------------------------------------------------ DC / DSA
+
+#include "ddkit/distill/dc.h"
+
+TEST(GradientMatching, PublishedLoopsPerIpc) {
+  EXPECT_EQ(distill::dc_loops(1), (std::pair<int64_t, int64_t>{1, 1}));
+  EXPECT_EQ(distill::dc_loops(10), (std::pair<int64_t, int64_t>{10, 50}));
+  EXPECT_EQ(distill::dc_loops(50), (std::pair<int64_t, int64_t>{50, 10}));
+  EXPECT_THROW(distill::dc_loops(7), Error);
+}
+
+TEST(GradientMatching, OneDcAndOneDsaIterationLowerTheLoss) {
+  const auto data = tiny_dataset();
+  distill::RandomOptions init;
+  init.ipc = 2;
+  const auto start = distill::select_random(data, init);
+  for (const bool dsa : {false, true}) {
+    distill::DcOptions options;
+    options.model = "convnet-w32";
+    options.outer_loop = 1;
+    options.inner_loop = 1;
+    options.batch_real = 16;
+    options.lr_images = 1.0;
+    options.dsa = dsa;
+    distill::DcDistiller dc(data, start.images, 2, options);
+    const double before = dc.loss(5);
+    // With one outer step the returned mean is that step's loss over 10 classes.
+    EXPECT_NEAR(dc.step(5) * 10, before, 1e-6 * std::max(1.0, before)) << dsa;
+    EXPECT_LT(dc.loss(5), before) << (dsa ? "dsa" : "dc");
+  }
+}
+
+TEST(GradientMatching, InnerLoopsRunAndAreReproducible) {
+  const auto data = tiny_dataset();
+  distill::RandomOptions init;
+  init.ipc = 1;
+  const auto start = distill::select_random(data, init);
+  distill::DcOptions options;
+  options.model = "convnet-w32";
+  options.outer_loop = 2;
+  options.inner_loop = 2;
+  options.batch_real = 8;
+  options.dsa = true;
+  std::vector<at::Tensor> results;
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    distill::DcDistiller dc(data, start.images, 1, options);
+    EXPECT_TRUE(std::isfinite(dc.step(1)));
+    results.push_back(dc.images().detach().clone());
+  }
+  EXPECT_TRUE(at::equal(results[0], results[1]));
+  EXPECT_FALSE(at::equal(results[0], start.images));
+}
+
+TEST(GradientMatching, DsaRunResumesExactly) {
+  const auto data = tiny_dataset();
+  const auto dir = ddkit_test::fresh_dir("dsa_resume");
+  distill::MatchingRunOptions options;
+  options.method = "dsa";
+  options.ipc = 1;  // published loops (1, 1)
+  options.iterations = 3;
+  options.quiet = true;
+  options.dc.model = "convnet-w32";
+  options.dc.batch_real = 8;
+  options.out = dir / "full";
+  const auto full = distill::run_matching(data, options);
+  EXPECT_EQ(full.meta["outer_loop"], 1);
+  EXPECT_EQ(full.meta["dsa"], true);
+  EXPECT_EQ(full.meta["dsa_strategy"], "color_crop_cutout_scale_rotate");  // digits: no flip
+  options.out = dir / "interrupted";
+  options.stop_after = 2;
+  distill::run_matching(data, options);
+  options.stop_after = 0;
+  options.resume = true;
+  EXPECT_TRUE(at::equal(distill::run_matching(data, options).images, full.images));
 }

@@ -9,6 +9,7 @@
 
 #include "ddkit/augment/dsa.h"
 #include "ddkit/data/dataset.h"
+#include "ddkit/distill/matching.h"
 
 namespace ddkit::distill {
 
@@ -23,7 +24,7 @@ struct DmOptions {
 
 // The synthetic images of all classes (ipc per class, class-major order) and
 // their optimiser state.
-class DmDistiller {
+class DmDistiller : public MatchingDistiller {
  public:
   DmDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DmOptions options);
 
@@ -31,14 +32,14 @@ class DmDistiller {
   // loss = sum_c ||mean embed(aug(real_c)) - mean embed(aug(syn_c))||^2, then one
   // SGD step on the images. All classes go through one forward pass each for
   // real and synthetic batches. Returns the loss before the step.
-  double step(uint64_t seed);
+  double step(uint64_t seed) override;
   // The loss for a given network seed without updating anything (tests, logging).
   double loss(uint64_t seed);
 
-  const at::Tensor& images() const { return images_; }
+  const at::Tensor& images() const override { return images_; }
   // The SGD momentum buffer (checkpointed with the images).
-  const at::Tensor& velocity() const { return velocity_; }
-  void set_velocity(const at::Tensor& velocity) { velocity_ = velocity.detach().clone(); }
+  const at::Tensor& velocity() const override { return velocity_; }
+  void set_velocity(const at::Tensor& velocity) override { velocity_ = velocity.detach().clone(); }
 
  private:
   at::Tensor matching_loss(uint64_t seed);

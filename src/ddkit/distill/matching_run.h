@@ -1,18 +1,20 @@
-// `ddkit distill --method dm`: DM iterations with progress, checkpoints and
-// --resume, producing an image set (ALGORITHMS §6).
+// `ddkit distill --method dm|dc|dsa`: matching iterations with progress,
+// checkpoints and --resume, producing an image set (ALGORITHMS §5, §6).
 #pragma once
 #include <filesystem>
 #include <string>
 
 #include "ddkit/data/image_set.h"
+#include "ddkit/distill/dc.h"
 #include "ddkit/distill/dm.h"
 
 namespace ddkit::distill {
 
-struct DmRunOptions {
+struct MatchingRunOptions {
+  std::string method = "dm";      // dm | dc | dsa
   int64_t ipc = 10;
   int64_t pool_factor = 1;        // distill pool_factor x ipc images per class
-  int64_t iterations = 20000;     // the published budget
+  int64_t iterations = -1;        // -1: the published budget (DM 20000, DC/DSA 1000)
   std::string init = "real";      // real (distinct random real images) | noise
   int64_t checkpoint_every = 100; // iterations between checkpoints (0 = none)
   bool resume = false;
@@ -22,11 +24,12 @@ struct DmRunOptions {
   bool quiet = false;
   std::filesystem::path out;      // the checkpoint lives in <out>.checkpoint/
   DmOptions dm;
+  DcOptions dc;  // outer_loop/inner_loop 0: the published loops for `ipc` (dc_loops)
 };
 
 // Returns the distilled set (also written to options.out), or an empty set when
 // stop_after ended the run early (the checkpoint then holds its state).
-data::ImageSet run_dm(const data::Dataset& data, const DmRunOptions& options);
+data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions& options);
 
 // The seed of iteration `i` of a run seeded `seed` (a fresh network each).
 uint64_t iteration_seed(uint64_t seed, int64_t iteration);

@@ -1,4 +1,4 @@
-#include "ddkit/distill/dm_run.h"
+#include "ddkit/distill/matching_run.h"
 
 #include <chrono>
 
@@ -20,13 +20,43 @@ using nlohmann::json;
 namespace ddkit::distill {
 namespace {
 
-json settings_json(const DmRunOptions& o) {
-  return {{"method", "dm"},           {"ipc", o.ipc},
-          {"pool_factor", o.pool_factor}, {"iterations", o.iterations},
-          {"init", o.init},           {"seed", o.seed},
-          {"batch_real", o.dm.batch_real}, {"lr_images", o.dm.lr_images},
-          {"momentum", o.dm.momentum}, {"dsa", o.dm.dsa},
-          {"dsa_strategy", o.dm.dsa ? o.dm.dsa_options.strategy : ""}, {"model", o.dm.model}};
+// Every setting that shapes the result (meta.json; a checkpoint must match it).
+json settings_json(const MatchingRunOptions& o, int64_t iterations) {
+  json s = {{"method", o.method}, {"ipc", o.ipc}, {"pool_factor", o.pool_factor},
+            {"iterations", iterations}, {"init", o.init}, {"seed", o.seed}};
+  if (o.method == "dm") {
+    s.update({{"batch_real", o.dm.batch_real}, {"lr_images", o.dm.lr_images}, {"momentum", o.dm.momentum},
+              {"dsa", o.dm.dsa}, {"dsa_strategy", o.dm.dsa ? o.dm.dsa_options.strategy : ""}, {"model", o.dm.model}});
+  } else {
+    s.update({{"outer_loop", o.dc.outer_loop}, {"inner_loop", o.dc.inner_loop}, {"lr_images", o.dc.lr_images},
+              {"momentum", o.dc.momentum}, {"lr_net", o.dc.lr_net}, {"batch_real", o.dc.batch_real},
+              {"batch_train", o.dc.batch_train}, {"dsa", o.dc.dsa},
+              {"dsa_strategy", o.dc.dsa ? o.dc.dsa_options.strategy : ""}, {"model", o.dc.model}});
+  }
+  return s;
+}
+
+// The method's options with the published defaults that depend on the run
+// filled in: DC/DSA loops for the IPC [ddkit: the final IPC's, also for pools],
+// DSA on for "dsa", no flip for digit data (the DSA paper's MNIST strategy).
+MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
+  if (o.method != "dm" && o.method != "dc" && o.method != "dsa") {
+    throw Error("--method", "unknown matching method '" + o.method + "'");
+  }
+  if (o.method != "dm") {
+    o.dc.dsa = o.method == "dsa";
+    if (o.dc.outer_loop <= 0 || o.dc.inner_loop <= 0) {
+      const auto [outer, inner] = dc_loops(o.ipc);
+      if (o.dc.outer_loop <= 0) o.dc.outer_loop = outer;
+      if (o.dc.inner_loop <= 0) o.dc.inner_loop = inner;
+    }
+  }
+  if (data.name == "mnist") {
+    o.dm.dsa_options.strategy = augment::strategy_without_flip(o.dm.dsa_options.strategy);
+    o.dc.dsa_options.strategy = augment::strategy_without_flip(o.dc.dsa_options.strategy);
+  }
+  if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : 1000;
+  return o;
 }
 
 fs::path checkpoint_dir(const fs::path& out) {
@@ -42,8 +72,8 @@ uint64_t iteration_seed(uint64_t seed, int64_t iteration) {
   return seed * 1000003ULL + static_cast<uint64_t>(iteration);
 }
 
-data::ImageSet run_dm(const data::Dataset& data, const DmRunOptions& options) {
-  if (options.iterations < 0) throw Error("--iterations", "must be >= 0");
+data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions& requested) {
+  const auto options = resolved(data, requested);
   if (options.init != "real" && options.init != "noise") throw Error("--init", "must be real or noise");
   const auto device = train::parse_device(options.device);
   const int64_t per_class = options.ipc * options.pool_factor;
@@ -59,7 +89,7 @@ data::ImageSet run_dm(const data::Dataset& data, const DmRunOptions& options) {
   if (options.init == "noise") {
     initial.images = at::randn(initial.images.sizes(), train::make_generator(options.seed), at::kFloat);
   }
-  const auto settings = settings_json(options);
+  const auto settings = settings_json(options, options.iterations);
   const auto ckpt = checkpoint_dir(options.out);
   int64_t first_iteration = 0;
   at::Tensor start_images = initial.images, start_velocity;
@@ -73,14 +103,20 @@ data::ImageSet run_dm(const data::Dataset& data, const DmRunOptions& options) {
     first_iteration = state.at("iteration").get<int64_t>();
     start_images = data::load_tensor(ckpt / "images.pt");
     start_velocity = data::load_tensor(ckpt / "velocity.pt");
-    spdlog::info("resuming DM at iteration {}", first_iteration);
+    spdlog::info("resuming {} at iteration {}", options.method, first_iteration);
   }
-  DmDistiller distiller(data, start_images.to(device), per_class, options.dm);
+  std::unique_ptr<MatchingDistiller> owned;
+  if (options.method == "dm") {
+    owned = std::make_unique<DmDistiller>(data, start_images.to(device), per_class, options.dm);
+  } else {
+    owned = std::make_unique<DcDistiller>(data, start_images.to(device), per_class, options.dc);
+  }
+  MatchingDistiller& distiller = *owned;
   if (start_velocity.defined()) distiller.set_velocity(start_velocity.to(device));
 
   ProgressOptions progress_options;
   progress_options.quiet = options.quiet;
-  Progress progress("dm", options.iterations - first_iteration, progress_options);
+  Progress progress(options.method, options.iterations - first_iteration, progress_options);
   auto save_checkpoint = [&](int64_t next_iteration) {
     fs::create_directories(ckpt);
     data::save_tensor(ckpt / "images.pt", distiller.images());

@@ -1,0 +1,106 @@
+#include "ddkit/distill/dc.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+
+#include "ddkit/data/image_set.h"
+#include "ddkit/distill/gradient_distance.h"
+#include "ddkit/models/factory.h"
+#include "ddkit/train/rng.h"
+#include "ddkit/util/error.h"
+
+namespace ddkit::distill {
+
+std::pair<int64_t, int64_t> dc_loops(int64_t ipc) {
+  switch (ipc) {
+    case 1: return {1, 1};
+    case 10: return {10, 50};
+    case 20: return {20, 25};
+    case 30: return {30, 20};
+    case 40: return {40, 15};
+    case 50: return {50, 10};
+    default:
+      throw Error("--ipc", "DC/DSA loops are published for IPC 1, 10, 20, 30, 40, 50 only; give --outer-loop and --inner-loop");
+  }
+}
+
+DcDistiller::DcDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DcOptions options)
+    : data_(data), ipc_(ipc), options_(std::move(options)) {
+  if (initial_images.size(0) != ipc * data.num_classes) throw Error("--ipc", "DC needs ipc x classes initial images");
+  if (options_.outer_loop <= 0 || options_.inner_loop <= 0) {
+    const auto [outer, inner] = dc_loops(ipc);
+    if (options_.outer_loop <= 0) options_.outer_loop = outer;
+    if (options_.inner_loop <= 0) options_.inner_loop = inner;
+  }
+  images_ = initial_images.detach().clone().requires_grad_(true);
+  velocity_ = at::zeros_like(images_).detach();
+  labels_ = at::arange(data.num_classes, at::kLong).repeat_interleave(ipc).to(images_.device());
+  real_by_class_ = data::indices_by_class(data.train.labels, data.num_classes);
+}
+
+double DcDistiller::run(uint64_t seed, bool update) {
+  namespace F = torch::nn::functional;
+  auto generator = train::seed_unit_of_work(seed);
+  auto net = models::make_model(options_.model, {data_.channels, data_.height, data_.width}, data_.num_classes);
+  net->to(images_.device());
+  net->train();
+  const auto parameters = net->parameters();
+  torch::optim::SGD net_optimizer(parameters, torch::optim::SGDOptions(options_.lr_net));
+  double loss_sum = 0.0;
+  for (int64_t ol = 0; ol < options_.outer_loop; ++ol) {
+    at::Tensor loss = at::zeros({}, images_.options());
+    for (int64_t c = 0; c < data_.num_classes; ++c) {
+      const auto& members = real_by_class_[static_cast<size_t>(c)];
+      const auto pick = at::randperm(static_cast<int64_t>(members.size()), generator, at::kLong)
+                            .narrow(0, 0, std::min<int64_t>(options_.batch_real, static_cast<int64_t>(members.size())));
+      auto real = data_.train.images.index_select(0, at::tensor(members, at::kLong).index_select(0, pick))
+                      .to(images_.device());
+      auto syn = images_.narrow(0, c * ipc_, ipc_);
+      if (options_.dsa) {
+        const int64_t class_seed = at::randint(0, 100000, {1}, generator, at::kLong).item<int64_t>();
+        real = augment::dsa_augment(real, options_.dsa_options, class_seed, generator);
+        syn = augment::dsa_augment(syn, options_.dsa_options, class_seed, generator);
+      }
+      const auto label_real = at::full({real.size(0)}, c, at::TensorOptions(at::kLong).device(images_.device()));
+      const auto label_syn = at::full({ipc_}, c, at::TensorOptions(at::kLong).device(images_.device()));
+      auto g_real = torch::autograd::grad({F::cross_entropy(net->forward(real), label_real)}, parameters);
+      for (auto& g : g_real) g = g.detach();
+      // create_graph: the distance is differentiated through these gradients
+      // to the images (the fused ConvNet block then uses its exact fallback).
+      const auto g_syn = torch::autograd::grad({F::cross_entropy(net->forward(syn), label_syn)}, parameters, {},
+                                               /*retain_graph=*/true, /*create_graph=*/true);
+      loss = loss + gradient_distance(g_real, g_syn);
+    }
+    loss_sum += loss.item<double>();
+    if (!update) return loss.item<double>();
+    const auto image_grad = torch::autograd::grad({loss}, {images_})[0];
+    {
+      at::NoGradGuard no_grad;  // torch.optim.SGD with momentum on the images
+      velocity_.mul_(options_.momentum).add_(image_grad);
+      images_.sub_(velocity_ * options_.lr_images);
+    }
+    if (ol == options_.outer_loop - 1) break;
+    // Inner loop: train the network on the (detached) synthetic set.
+    const auto syn_train = images_.detach();
+    for (int64_t il = 0; il < options_.inner_loop; ++il) {
+      const auto order = at::randperm(syn_train.size(0), generator, at::kLong).to(images_.device());
+      for (int64_t start = 0; start < syn_train.size(0); start += options_.batch_train) {
+        const auto index = order.narrow(0, start, std::min(options_.batch_train, syn_train.size(0) - start));
+        auto batch = syn_train.index_select(0, index);
+        if (options_.dsa) batch = augment::dsa_augment(batch, options_.dsa_options, std::nullopt, generator);
+        const auto net_loss = F::cross_entropy(net->forward(batch), labels_.index_select(0, index));
+        net_optimizer.zero_grad();
+        net_loss.backward();
+        net_optimizer.step();
+      }
+    }
+  }
+  return loss_sum / static_cast<double>(data_.num_classes * options_.outer_loop);
+}
+
+double DcDistiller::step(uint64_t seed) { return run(seed, true); }
+double DcDistiller::loss(uint64_t seed) { return run(seed, false); }
+
+}  // namespace ddkit::distill
