@@ -199,7 +199,7 @@ TEST(SampleRun, SelectsIpcPerClassFromAScoredPoolWithExactTensors) {
   }
   std::ifstream in(options.out / "sampling.json");
   const auto sampling_json = nlohmann::json::parse(in);
-  for (const char* key : {"b", "t", "bottom", "top", "target", "drawn", "shortfall"})
+  for (const char* key : {"th_b", "th_t", "bottom", "top", "target", "drawn", "shortfall"})
     EXPECT_TRUE(sampling_json["classes"]["3"].contains(key)) << key;
   EXPECT_EQ(sampling_json["classes"]["3"]["target"].size(), 10u);
 }

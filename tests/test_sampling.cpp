@@ -424,13 +424,13 @@ TEST(SelectClass, ReproducibleFromTheGenerator) {
 TEST(SamplingJson, RequiredKeys) {
   const auto s = sampling::select_class(hand_pool(), {0.1, 0.2, 0.3}, 4, sampling::Target{}, gen(0), 3);
   const auto j = sampling::to_json(s, sampling::Target{});
-  for (const char* key : {"b", "t", "bottom", "top", "target", "drawn", "shortfall", "degenerate", "loss", "indices",
+  for (const char* key : {"th_b", "th_t", "bottom", "top", "target", "drawn", "shortfall", "degenerate", "loss", "indices",
                           "pool_bins", "original_bottom", "original_top"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["target"].size(), 10u);
   EXPECT_EQ(j["drawn"].size(), 10u);
-  EXPECT_EQ(j["b"].get<int>(), 1);
+  EXPECT_EQ(j["th_b"].get<int>(), 1);
   const auto doc = sampling::to_json(std::vector<sampling::ClassSelection>{s}, sampling::Target{}, 4, 9);
   EXPECT_TRUE(doc["classes"].contains("3"));
   EXPECT_EQ(doc["classes"]["3"], j);

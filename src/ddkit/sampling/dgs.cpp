@@ -390,8 +390,8 @@ std::vector<ClassSelection> select_classes(const std::vector<ClassScores>& class
 // ---- sampling.json -------------------------------------------------------------
 
 nlohmann::json to_json(const ClassSelection& s, const Target& target) {
-  nlohmann::json j = {{"b", s.b},
-                      {"t", s.t},
+  nlohmann::json j = {{"th_b", s.b},
+                      {"th_t", s.t},
                       {"bottom", s.bottom},
                       {"top", s.top},
                       {"target", s.target},

@@ -132,7 +132,7 @@ struct ClassScores {
 std::vector<ClassSelection> select_classes(const std::vector<ClassScores>& classes, int64_t ipc, const Target& target,
                                            uint64_t seed);
 
-// {"b", "t", "loss", "bottom", "top", "target", "drawn", "shortfall",
+// {"th_b", "th_t", "loss", "bottom", "top", "target", "drawn", "shortfall",
 //  "pool_bins", "degenerate", "indices"} (+ "original_bottom"/"original_top" when
 // the target was "original", + "warning" when degenerate). A loss of +inf is null.
 nlohmann::json to_json(const ClassSelection& selection, const Target& target);
