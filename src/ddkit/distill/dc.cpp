@@ -5,7 +5,6 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
 
-#include "ddkit/data/image_set.h"
 #include "ddkit/distill/gradient_distance.h"
 #include "ddkit/models/factory.h"
 #include "ddkit/train/rng.h"
@@ -26,18 +25,15 @@ std::pair<int64_t, int64_t> dc_loops(int64_t ipc) {
   }
 }
 
-DcDistiller::DcDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DcOptions options)
-    : data_(data), ipc_(ipc), options_(std::move(options)) {
-  if (initial_images.size(0) != ipc * data.num_classes) throw Error("--ipc", "DC needs ipc x classes initial images");
+DcDistiller::DcDistiller(const data::Dataset& data, const at::Tensor& initial_images, int64_t ipc,
+                         DcOptions options)
+    : MatchingDistiller(data, initial_images, ipc), options_(std::move(options)) {
   if (options_.outer_loop <= 0 || options_.inner_loop <= 0) {
     const auto [outer, inner] = dc_loops(ipc);
     if (options_.outer_loop <= 0) options_.outer_loop = outer;
     if (options_.inner_loop <= 0) options_.inner_loop = inner;
   }
-  images_ = initial_images.detach().clone().requires_grad_(true);
-  velocity_ = at::zeros_like(images_).detach();
   labels_ = at::arange(data.num_classes, at::kLong).repeat_interleave(ipc).to(images_.device());
-  real_by_class_ = data::indices_by_class(data.train.labels, data.num_classes);
 }
 
 double DcDistiller::run(uint64_t seed, bool update) {
@@ -52,12 +48,8 @@ double DcDistiller::run(uint64_t seed, bool update) {
   for (int64_t ol = 0; ol < options_.outer_loop; ++ol) {
     at::Tensor loss = at::zeros({}, images_.options());
     for (int64_t c = 0; c < data_.num_classes; ++c) {
-      const auto& members = real_by_class_[static_cast<size_t>(c)];
-      const auto pick = at::randperm(static_cast<int64_t>(members.size()), generator, at::kLong)
-                            .narrow(0, 0, std::min<int64_t>(options_.batch_real, static_cast<int64_t>(members.size())));
-      auto real = data_.train.images.index_select(0, at::tensor(members, at::kLong).index_select(0, pick))
-                      .to(images_.device());
-      auto syn = images_.narrow(0, c * ipc_, ipc_);
+      auto real = real_batch(c, options_.batch_real, generator);
+      auto syn = class_images(c);
       if (options_.dsa) {
         const int64_t class_seed = at::randint(0, 100000, {1}, generator, at::kLong).item<int64_t>();
         real = augment::dsa_augment(real, options_.dsa_options, class_seed, generator);
@@ -75,12 +67,7 @@ double DcDistiller::run(uint64_t seed, bool update) {
     }
     loss_sum += loss.item<double>();
     if (!update) return loss.item<double>();
-    const auto image_grad = torch::autograd::grad({loss}, {images_})[0];
-    {
-      at::NoGradGuard no_grad;  // torch.optim.SGD with momentum on the images
-      velocity_.mul_(options_.momentum).add_(image_grad);
-      images_.sub_(velocity_ * options_.lr_images);
-    }
+    sgd_step(torch::autograd::grad({loss}, {images_})[0], options_.lr_images, options_.momentum);
     if (ol == options_.outer_loop - 1) break;
     // Inner loop: train the network on the (detached) synthetic set.
     const auto syn_train = images_.detach();

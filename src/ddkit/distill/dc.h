@@ -34,7 +34,7 @@ std::pair<int64_t, int64_t> dc_loops(int64_t ipc);
 
 class DcDistiller : public MatchingDistiller {
  public:
-  DcDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DcOptions options);
+  DcDistiller(const data::Dataset& data, const at::Tensor& initial_images, int64_t ipc, DcOptions options);
 
   // One outer iteration with a fresh network seeded by `seed`: outer_loop times
   // (match the gradients of every class, update the images, then — except
@@ -44,20 +44,11 @@ class DcDistiller : public MatchingDistiller {
   // The matching loss of the first outer step for `seed`, without updating.
   double loss(uint64_t seed);
 
-  const at::Tensor& images() const override { return images_; }
-  const at::Tensor& velocity() const override { return velocity_; }
-  void set_velocity(const at::Tensor& velocity) override { velocity_ = velocity.detach().clone(); }
-
  private:
   double run(uint64_t seed, bool update);
 
-  const data::Dataset& data_;
-  at::Tensor images_;
-  at::Tensor velocity_;
-  at::Tensor labels_;
-  int64_t ipc_;
   DcOptions options_;
-  std::vector<std::vector<int64_t>> real_by_class_;
+  at::Tensor labels_;  // of the synthetic images
 };
 
 }  // namespace ddkit::distill

@@ -2,22 +2,17 @@
 
 #include <ATen/ATen.h>
 
-#include "ddkit/data/image_set.h"
+#include <torch/csrc/autograd/autograd.h>
+
 #include "ddkit/models/factory.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/error.h"
 
 namespace ddkit::distill {
 
-DmDistiller::DmDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DmOptions options)
-    : data_(data), ipc_(ipc), options_(std::move(options)) {
-  if (initial_images.size(0) != ipc * data.num_classes) {
-    throw Error("--ipc", "DM needs ipc x classes initial images");
-  }
-  images_ = initial_images.detach().clone().requires_grad_(true);
-  velocity_ = at::zeros_like(images_).detach();
-  real_by_class_ = data::indices_by_class(data.train.labels, data.num_classes);
-}
+DmDistiller::DmDistiller(const data::Dataset& data, const at::Tensor& initial_images, int64_t ipc,
+                         DmOptions options)
+    : MatchingDistiller(data, initial_images, ipc), options_(std::move(options)) {}
 
 at::Tensor DmDistiller::matching_loss(uint64_t seed) {
   // The network and every random draw of this iteration come from `seed`.
@@ -27,12 +22,8 @@ at::Tensor DmDistiller::matching_loss(uint64_t seed) {
   for (auto& p : net->parameters()) p.requires_grad_(false);  // a frozen random embedding
   std::vector<at::Tensor> real_parts, syn_parts;
   for (int64_t c = 0; c < data_.num_classes; ++c) {
-    const auto& members = real_by_class_[static_cast<size_t>(c)];
-    const auto pick = at::randperm(static_cast<int64_t>(members.size()), generator, at::kLong)
-                          .narrow(0, 0, std::min<int64_t>(options_.batch_real, static_cast<int64_t>(members.size())));
-    const auto index = at::tensor(members, at::kLong).index_select(0, pick);
-    auto real = data_.train.images.index_select(0, index).to(images_.device());
-    auto syn = images_.narrow(0, c * ipc_, ipc_);
+    auto real = real_batch(c, options_.batch_real, generator);
+    auto syn = class_images(c);
     if (options_.dsa) {
       // One Siamese seed per class (the reference draws one per class and iteration).
       const int64_t class_seed = at::randint(0, 100000, {1}, generator, at::kLong).item<int64_t>();
@@ -69,14 +60,7 @@ double DmDistiller::loss(uint64_t seed) {
 
 double DmDistiller::step(uint64_t seed) {
   const auto loss = matching_loss(seed);
-  if (images_.grad().defined()) images_.mutable_grad().zero_();
-  loss.backward();
-  {
-    // torch.optim.SGD with momentum: v = m v + g; x -= lr v.
-    at::NoGradGuard no_grad;
-    velocity_.mul_(options_.momentum).add_(images_.grad());
-    images_.sub_(velocity_ * options_.lr_images);
-  }
+  sgd_step(torch::autograd::grad({loss}, {images_})[0], options_.lr_images, options_.momentum);
   return loss.item<double>();
 }
 

@@ -22,11 +22,9 @@ struct DmOptions {
   std::string model = "convnet";
 };
 
-// The synthetic images of all classes (ipc per class, class-major order) and
-// their optimiser state.
 class DmDistiller : public MatchingDistiller {
  public:
-  DmDistiller(const data::Dataset& data, at::Tensor initial_images, int64_t ipc, DmOptions options);
+  DmDistiller(const data::Dataset& data, const at::Tensor& initial_images, int64_t ipc, DmOptions options);
 
   // One iteration with a fresh randomly initialised network (seeded by `seed`):
   // loss = sum_c ||mean embed(aug(real_c)) - mean embed(aug(syn_c))||^2, then one
@@ -36,20 +34,10 @@ class DmDistiller : public MatchingDistiller {
   // The loss for a given network seed without updating anything (tests, logging).
   double loss(uint64_t seed);
 
-  const at::Tensor& images() const override { return images_; }
-  // The SGD momentum buffer (checkpointed with the images).
-  const at::Tensor& velocity() const override { return velocity_; }
-  void set_velocity(const at::Tensor& velocity) override { velocity_ = velocity.detach().clone(); }
-
  private:
   at::Tensor matching_loss(uint64_t seed);
 
-  const data::Dataset& data_;
-  at::Tensor images_;    // float, requires grad
-  at::Tensor velocity_;  // SGD momentum buffer
-  int64_t ipc_;
   DmOptions options_;
-  std::vector<std::vector<int64_t>> real_by_class_;
 };
 
 }  // namespace ddkit::distill
