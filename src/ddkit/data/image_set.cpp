@@ -175,13 +175,12 @@ void write_image_set(const fs::path& dir, const ImageSet& set, const Dataset& da
   const int width = index_width(n);
   const auto pixels =
       denormalize(images, data.normalization).clamp(0.0, 1.0).mul(255.0).round().to(at::kByte).contiguous();
-  for (int64_t i = 0; i < n; ++i) {
-    const std::string name = png_name(labels[i].item<int64_t>(), i, width);
-    fs::create_directories((root / name).parent_path());
-    write_text(root / name, encode_png(pixels[i]));
-  }
   std::vector<std::string> names;
-  for (int64_t i = 0; i < n; ++i) names.push_back(png_name(labels[i].item<int64_t>(), i, width));
+  for (int64_t i = 0; i < n; ++i) {
+    names.push_back(png_name(labels.data_ptr<int64_t>()[i], i, width));
+    fs::create_directories((root / names.back()).parent_path());
+    write_text(root / names.back(), encode_png(pixels[i]));
+  }
   const std::string metadata = metadata_jsonl(names, labels, set.scores);
   write_text(root / "metadata.jsonl", metadata);
 

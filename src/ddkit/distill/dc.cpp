@@ -48,13 +48,7 @@ double DcDistiller::run(uint64_t seed, bool update) {
   for (int64_t ol = 0; ol < options_.outer_loop; ++ol) {
     at::Tensor loss = at::zeros({}, images_.options());
     for (int64_t c = 0; c < data_.num_classes; ++c) {
-      auto real = real_batch(c, options_.batch_real, generator);
-      auto syn = class_images(c);
-      if (options_.dsa) {
-        const int64_t class_seed = at::randint(0, 100000, {1}, generator, at::kLong).item<int64_t>();
-        real = augment::dsa_augment(real, options_.dsa_options, class_seed, generator);
-        syn = augment::dsa_augment(syn, options_.dsa_options, class_seed, generator);
-      }
+      const auto [real, syn] = class_pair(c, options_.batch_real, options_.dsa, options_.dsa_options, generator);
       const auto label_real = at::full({real.size(0)}, c, at::TensorOptions(at::kLong).device(images_.device()));
       const auto label_syn = at::full({ipc_}, c, at::TensorOptions(at::kLong).device(images_.device()));
       auto g_real = torch::autograd::grad({F::cross_entropy(net->forward(real), label_real)}, parameters);

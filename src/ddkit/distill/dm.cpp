@@ -22,14 +22,7 @@ at::Tensor DmDistiller::matching_loss(uint64_t seed) {
   for (auto& p : net->parameters()) p.requires_grad_(false);  // a frozen random embedding
   std::vector<at::Tensor> real_parts, syn_parts;
   for (int64_t c = 0; c < data_.num_classes; ++c) {
-    auto real = real_batch(c, options_.batch_real, generator);
-    auto syn = class_images(c);
-    if (options_.dsa) {
-      // One Siamese seed per class (the reference draws one per class and iteration).
-      const int64_t class_seed = at::randint(0, 100000, {1}, generator, at::kLong).item<int64_t>();
-      real = augment::dsa_augment(real, options_.dsa_options, class_seed, generator);
-      syn = augment::dsa_augment(syn, options_.dsa_options, class_seed, generator);
-    }
+    auto [real, syn] = class_pair(c, options_.batch_real, options_.dsa, options_.dsa_options, generator);
     real_parts.push_back(real);
     syn_parts.push_back(syn);
   }

@@ -25,6 +25,19 @@ at::Tensor MatchingDistiller::real_batch(int64_t c, int64_t count, at::Generator
       .to(images_.device());
 }
 
+std::pair<at::Tensor, at::Tensor> MatchingDistiller::class_pair(int64_t c, int64_t count, bool dsa,
+                                                                const augment::DsaOptions& dsa_options,
+                                                                at::Generator generator) const {
+  auto real = real_batch(c, count, generator);
+  auto syn = class_images(c);
+  if (dsa) {
+    const int64_t class_seed = at::randint(0, 100000, {1}, generator, at::kLong).item<int64_t>();
+    real = augment::dsa_augment(real, dsa_options, class_seed, generator);
+    syn = augment::dsa_augment(syn, dsa_options, class_seed, generator);
+  }
+  return {real, syn};
+}
+
 void MatchingDistiller::sgd_step(const at::Tensor& grad, double lr, double momentum) {
   at::NoGradGuard no_grad;
   velocity_.mul_(momentum).add_(grad);

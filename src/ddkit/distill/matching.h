@@ -3,11 +3,13 @@
 // batches per class, and the run loop's interface (matching_run.h).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include "ddkit/augment/dsa.h"
 #include "ddkit/data/dataset.h"
 
 namespace ddkit::distill {
@@ -28,6 +30,12 @@ class MatchingDistiller {
  protected:
   // Up to `count` random real training images of class c, on the images' device.
   at::Tensor real_batch(int64_t c, int64_t count, at::Generator generator) const;
+  // The pair matched for class c: a real batch of up to `count` images and the
+  // class's synthetic images, under one Siamese DSA transform when `dsa` (one
+  // seed per class and step, drawn from `generator`, as the reference does).
+  std::pair<at::Tensor, at::Tensor> class_pair(int64_t c, int64_t count, bool dsa,
+                                               const augment::DsaOptions& dsa_options,
+                                               at::Generator generator) const;
   // The synthetic images of class c (a view: gradients reach images_).
   at::Tensor class_images(int64_t c) const { return images_.narrow(0, c * ipc_, ipc_); }
   // torch.optim.SGD with momentum on the images: v = m v + g; x -= lr v.

@@ -100,10 +100,12 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
 
   // Positions of each class in the pool (members), and its scores in the same order.
   std::vector<ClassScores> classes;
+  result.pool_scores = result.pool_scores.contiguous();
+  const double* pool_scores = result.pool_scores.data_ptr<double>();
   for (int64_t c = 0; c < data.num_classes; ++c) {
     ClassScores scores;
     scores.label = c;
-    for (int64_t i : members[static_cast<size_t>(c)]) scores.pool.push_back(result.pool_scores[i].item<double>());
+    for (int64_t i : members[static_cast<size_t>(c)]) scores.pool.push_back(pool_scores[i]);
     scores.original = result.original_by_class[static_cast<size_t>(c)];
     classes.push_back(std::move(scores));
   }
