@@ -40,6 +40,8 @@ void register_distill(CLI::App& app) {
   command->add_option("--outer-loop", m.dc.outer_loop, "DC/DSA: outer loop (default: published for the IPC)");
   command->add_option("--inner-loop", m.dc.inner_loop, "DC/DSA: inner loop (default: published for the IPC)");
   command->add_option("--lr-img-dc", m.dc.lr_images, "DC/DSA: learning rate of the images")->capture_default_str();
+  command->add_option("--sdc-lambda", m.sdc_lambda,
+                      "SDC weight λ of the gradient-norm term (0 = off; default: ddkit's swept value for method and IPC)");
   command->add_option("--checkpoint-every", m.checkpoint_every, "Iterations between checkpoints")
       ->capture_default_str();
   command->add_flag("--resume", m.resume, "Continue from <out>.checkpoint/");

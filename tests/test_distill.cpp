@@ -262,3 +262,69 @@ TEST(GradientMatching, DsaRunResumesExactly) {
   options.resume = true;
   EXPECT_TRUE(at::equal(distill::run_matching(data, options).images, full.images));
 }
+
+// ------------------------------------------------------------ SDC
+
+#include "ddkit/distill/sdc.h"
+#include "ddkit/models/factory.h"
+#include "ddkit/train/rng.h"
+
+TEST(Sdc, GradientNormOfHandMadeGradients) {
+  const std::vector<at::Tensor> grads = {at::full({1}, 3.0, at::kDouble), at::tensor({4.0, 0.0}, at::kDouble).view({1, 2})};
+  EXPECT_NEAR(distill::gradient_norm(grads).item<double>(), 5.0, 1e-12);
+}
+
+TEST(Sdc, ClassGradientNormOfALinearModelByHand) {
+  // logits = W x with W = 0: p = (1/2, 1/2), so for images x of class c the
+  // gradient of CE w.r.t. W is (p - e_c) x^T with norm ‖p - e_c‖ ‖x‖ = √½ · 5.
+  const auto w = at::zeros({2, 2}, at::kDouble).requires_grad_(true);
+  const auto x = at::tensor({3.0, 4.0, 3.0, 4.0}, at::kDouble).view({2, 2});  // two equal images
+  const auto logits = at::matmul(x, w.t());
+  for (const int64_t label : {0, 1}) {
+    EXPECT_NEAR(distill::class_gradient_norm(logits, label, {w}, true).item<double>(), std::sqrt(0.5) * 5.0, 1e-9);
+  }
+}
+
+namespace {
+// Mean over networks seeded like iterations 0..2 of Σ_c ‖∇θ CE(f(S_c), c)‖.
+double synthetic_gradient_norm(const data::Dataset& data, const at::Tensor& images, int64_t ipc) {
+  double sum = 0;
+  for (uint64_t seed = 0; seed < 3; ++seed) {
+    train::seed_unit_of_work(seed);
+    auto net = models::make_model("convnet-w32", {data.channels, data.height, data.width}, data.num_classes);
+    sum += distill::sdc_penalty(*net, images.split(ipc), false).item<double>();
+  }
+  return sum / 3;
+}
+}  // namespace
+
+TEST(Sdc, PositiveLambdaLowersTheSyntheticGradientNormInDcAndDm) {
+  const auto data = tiny_dataset();
+  distill::RandomOptions init;
+  init.ipc = 2;
+  const auto start = distill::select_random(data, init);
+  for (const std::string method : {"dc", "dm"}) {
+    std::vector<double> norms;
+    for (const double lambda : {0.0, 10.0}) {
+      std::unique_ptr<distill::MatchingDistiller> distiller;
+      if (method == "dc") {
+        distill::DcOptions options;
+        options.model = "convnet-w32";
+        options.outer_loop = 1;
+        options.inner_loop = 1;
+        options.batch_real = 16;
+        options.sdc_lambda = lambda;
+        distiller = std::make_unique<distill::DcDistiller>(data, start.images, 2, options);
+      } else {
+        distill::DmOptions options;
+        options.model = "convnet-w32";
+        options.batch_real = 16;
+        options.sdc_lambda = lambda;
+        distiller = std::make_unique<distill::DmDistiller>(data, start.images, 2, options);
+      }
+      for (uint64_t seed = 0; seed < 3; ++seed) distiller->step(seed);
+      norms.push_back(synthetic_gradient_norm(data, distiller->images().detach(), 2));
+    }
+    EXPECT_LT(norms[1], norms[0]) << method;
+  }
+}

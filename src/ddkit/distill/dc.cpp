@@ -6,6 +6,7 @@
 #include <torch/optim/sgd.h>
 
 #include "ddkit/distill/gradient_distance.h"
+#include "ddkit/distill/sdc.h"
 #include "ddkit/models/factory.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/error.h"
@@ -58,6 +59,8 @@ double DcDistiller::run(uint64_t seed, bool update) {
       const auto g_syn = torch::autograd::grad({F::cross_entropy(net->forward(syn), label_syn)}, parameters, {},
                                                /*retain_graph=*/true, /*create_graph=*/true);
       loss = loss + gradient_distance(g_real, g_syn);
+      // SDC: the synthetic gradient is at hand; its norm is the class's GraNd.
+      if (options_.sdc_lambda > 0) loss = loss + options_.sdc_lambda * gradient_norm(g_syn);
     }
     loss_sum += loss.item<double>();
     if (!update) return loss.item<double>();

@@ -25,6 +25,7 @@ struct DcOptions {
   bool dsa = false;          // DSA: Siamese augmentation in matching, per-sample in the inner loop
   augment::DsaOptions dsa_options;
   std::string model = "convnet";
+  double sdc_lambda = 0.0;   // SDC (§9): + λ Σ_c ‖∇θ CE(f(S_c), c)‖₂ on the matching network; 0 = off
 };
 
 // The published (outer_loop, inner_loop) for an IPC: 1 -> (1, 1), 10 -> (10, 50),

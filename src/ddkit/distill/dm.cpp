@@ -4,6 +4,7 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include "ddkit/distill/sdc.h"
 #include "ddkit/models/factory.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/error.h"
@@ -19,7 +20,10 @@ at::Tensor DmDistiller::matching_loss(uint64_t seed) {
   auto generator = train::seed_unit_of_work(seed);
   auto net = models::make_model(options_.model, {data_.channels, data_.height, data_.width}, data_.num_classes);
   net->to(images_.device());
-  for (auto& p : net->parameters()) p.requires_grad_(false);  // a frozen random embedding
+  // A frozen random embedding; its parameters take part in autograd only for
+  // SDC's per-class gradient norm.
+  const bool sdc = options_.sdc_lambda > 0;
+  for (auto& p : net->parameters()) p.requires_grad_(sdc);
   std::vector<at::Tensor> real_parts, syn_parts;
   for (int64_t c = 0; c < data_.num_classes; ++c) {
     auto [real, syn] = class_pair(c, options_.batch_real, options_.dsa, options_.dsa_options, generator);
@@ -43,11 +47,14 @@ at::Tensor DmDistiller::matching_loss(uint64_t seed) {
     loss = loss + (mean_real - mean_syn).pow(2).sum();
     real_offset += n_real;
   }
+  if (sdc) {
+    loss = loss + options_.sdc_lambda * sdc_penalty(*net, syn_parts, /*create_graph=*/true);
+  }
   return loss;
 }
 
 double DmDistiller::loss(uint64_t seed) {
-  at::NoGradGuard no_grad;
+  // (SDC differentiates w.r.t. the network, so no NoGradGuard.)
   return matching_loss(seed).item<double>();
 }
 

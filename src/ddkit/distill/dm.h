@@ -20,6 +20,9 @@ struct DmOptions {
   bool dsa = true;           // the same Siamese DSA transform on real and synthetic
   augment::DsaOptions dsa_options;
   std::string model = "convnet";
+  // SDC (§9) [ddkit for DM]: + λ Σ_c ‖∇θ CE(classify(embed(S_c)), c)‖₂ on the
+  // iteration's frozen random network with its classifier; 0 = off.
+  double sdc_lambda = 0.0;
 };
 
 class DmDistiller : public MatchingDistiller {

@@ -8,6 +8,7 @@
 
 #include "ddkit/data/tensor_io.h"
 #include "ddkit/distill/baselines.h"
+#include "ddkit/distill/sdc.h"
 #include "ddkit/train/device.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/atomic_file.h"
@@ -26,12 +27,14 @@ json settings_json(const MatchingRunOptions& o, int64_t iterations) {
             {"iterations", iterations}, {"init", o.init}, {"seed", o.seed}};
   if (o.method == "dm") {
     s.update({{"batch_real", o.dm.batch_real}, {"lr_images", o.dm.lr_images}, {"momentum", o.dm.momentum},
-              {"dsa", o.dm.dsa}, {"dsa_strategy", o.dm.dsa ? o.dm.dsa_options.strategy : ""}, {"model", o.dm.model}});
+              {"dsa", o.dm.dsa}, {"dsa_strategy", o.dm.dsa ? o.dm.dsa_options.strategy : ""}, {"model", o.dm.model},
+              {"sdc_lambda", o.dm.sdc_lambda}});
   } else {
     s.update({{"outer_loop", o.dc.outer_loop}, {"inner_loop", o.dc.inner_loop}, {"lr_images", o.dc.lr_images},
               {"momentum", o.dc.momentum}, {"lr_net", o.dc.lr_net}, {"batch_real", o.dc.batch_real},
               {"batch_train", o.dc.batch_train}, {"dsa", o.dc.dsa},
-              {"dsa_strategy", o.dc.dsa ? o.dc.dsa_options.strategy : ""}, {"model", o.dc.model}});
+              {"dsa_strategy", o.dc.dsa ? o.dc.dsa_options.strategy : ""}, {"model", o.dc.model},
+              {"sdc_lambda", o.dc.sdc_lambda}});
   }
   return s;
 }
@@ -55,6 +58,9 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
     o.dm.dsa_options.strategy = augment::strategy_without_flip(o.dm.dsa_options.strategy);
     o.dc.dsa_options.strategy = augment::strategy_without_flip(o.dc.dsa_options.strategy);
   }
+  const double lambda = o.sdc_lambda >= 0 ? o.sdc_lambda : default_sdc_lambda(o.method, o.ipc);
+  o.dm.sdc_lambda = lambda;
+  o.dc.sdc_lambda = lambda;
   if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : 1000;
   return o;
 }

@@ -22,6 +22,7 @@ struct MatchingRunOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   bool quiet = false;
+  double sdc_lambda = -1;         // SDC λ for dm.sdc_lambda / dc.sdc_lambda; < 0: default_sdc_lambda(method, ipc)
   std::filesystem::path out;      // the checkpoint lives in <out>.checkpoint/
   DmOptions dm;
   DcOptions dc;  // outer_loop/inner_loop 0: the published loops for `ipc` (dc_loops)
