@@ -9,6 +9,10 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/train/observer.h"
 
+namespace ddkit::distill {
+struct DistillOptions;
+}
+
 namespace ddkit::cli {
 
 struct CommonOptions {
@@ -33,8 +37,11 @@ void register_distill(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_score(CLI::App& app);
 void register_sample(CLI::App& app);
+void register_pipeline(CLI::App& app);
 
 // --observer, --observer-model, --observer-epochs.
 void add_observer_flags(CLI::App& command, train::ObserverOptions& observer);
+// The method flags of `ddkit distill` (also used by `ddkit pipeline`).
+void add_distill_flags(CLI::App& command, distill::DistillOptions& options);
 
 }  // namespace ddkit::cli

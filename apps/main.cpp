@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   ddkit::cli::register_eval(app);
   ddkit::cli::register_score(app);
   ddkit::cli::register_sample(app);
+  ddkit::cli::register_pipeline(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

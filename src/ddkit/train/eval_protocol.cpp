@@ -64,8 +64,11 @@ json EvalResult::to_json(const EvalOptions& options, const std::string& set_desc
   return out;
 }
 
-EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
+EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& requested,
                               const std::string& set_description) {
+  // Digits are not flip-invariant: the DSA paper drops flip for MNIST.
+  EvalOptions options = requested;
+  if (data.name == "mnist") options.training.dsa_options.strategy = augment::strategy_without_flip(options.training.dsa_options.strategy);
   if (set.size() == 0) throw Error(set_description, "the image set is empty");
   if (!data.test.images.defined()) throw Error(data.spec, "has no test split to evaluate on");
   const auto device = parse_device(options.device);

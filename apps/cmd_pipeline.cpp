@@ -1,0 +1,55 @@
+#include <cstdio>
+
+#include "common.h"
+#include "ddkit/pipeline/pipeline.h"
+
+namespace ddkit::cli {
+
+void register_pipeline(CLI::App& app) {
+  struct Options {
+    CommonOptions common;
+    pipeline::PipelineOptions run;
+  };
+  auto options = std::make_shared<Options>();
+  options->run.distill.pool_factor = 5;
+  auto* command = app.add_subcommand(
+      "pipeline", "distill a pool -> score -> DGS sample -> evaluate (beside the method at plain IPC)");
+  add_common_flags(*command, options->common);
+  add_distill_flags(*command, options->run.distill);
+  command->add_option("--target", options->run.target, "DGS target: original | ground | hill | slope | cliff | FILE.json")
+      ->capture_default_str();
+  command->add_option("--runs", options->run.eval.runs, "Evaluation runs per set")->capture_default_str();
+  command->add_option("--models", options->run.eval.models, "Evaluation models, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  command->add_option("--eval-protocol", options->run.eval_protocol,
+                      "auto (the method's: DSA setting for dsa/dm, plain otherwise) | plain | dsa")
+      ->check(CLI::IsMember({"auto", "plain", "dsa"}))
+      ->capture_default_str();
+  command->add_option("--eval-epochs", options->run.eval_epochs, "Evaluation epochs (default: the protocol's 300/1000)");
+  command->add_flag("--no-plain", [options](int64_t) { options->run.compare_plain = false; },
+                    "Skip the comparison with the method at plain IPC");
+  command->add_option("--score-observer", options->run.observer.model_file,
+                      "Observer model file for difficulty (default: train one, kept as DIR/observer.pt)");
+  command->add_option("--score-observer-epochs", options->run.observer.epochs, "Epochs of the trained observer")
+      ->capture_default_str();
+  command->add_flag("--resume", options->run.resume, "Reuse finished stages in --out and continue unfinished ones");
+  command->add_option("--out", options->run.out, "Run directory")->required();
+  command->callback([options] {
+    start_run(options->common);
+    const auto data = load_data(options->common);
+    auto run = options->run;
+    run.seed = options->common.seed;
+    run.device = options->common.device;
+    run.quiet = options->common.quiet;
+    const auto results = pipeline::run_pipeline(data, run);
+    for (const auto& [name, set] : results["sets"].items()) {
+      for (const auto& [model, m] : set["models"].items()) {
+        std::printf("%s %s: %.2f ± %.2f %%\n", name.c_str(), model.c_str(), m["mean"].get<double>(),
+                    m["std"].get<double>());
+      }
+    }
+  });
+}
+
+}  // namespace ddkit::cli

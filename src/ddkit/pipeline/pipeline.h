@@ -1,0 +1,40 @@
+// `ddkit pipeline`: the stages chained (DESIGN "Library first") — distill a
+// pool of pool_factor x ipc images per class, score the training split with an
+// observer, DGS-sample ipc per class from the pool, and evaluate the sampled
+// set beside the same method distilled at plain IPC. Every stage writes its own
+// directory under `out`, so each can be inspected or rerun alone.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ddkit/data/dataset.h"
+#include "ddkit/distill/distill_run.h"
+#include "ddkit/train/eval_protocol.h"
+#include "ddkit/train/observer.h"
+
+namespace ddkit::pipeline {
+
+struct PipelineOptions {
+  distill::DistillOptions distill;  // method, ipc, pool_factor (default 5 in the CLI), method flags
+  std::string target = "original";  // DGS target (ALGORITHMS §10)
+  train::ObserverOptions observer;  // scores difficulty (prob), trained once and saved as observer.pt
+  // "auto": the method's published protocol (ALGORITHMS §3) — DSA setting
+  // (1000 epochs with DSA) for dsa and dm, plain 300 epochs otherwise.
+  std::string eval_protocol = "auto";  // auto | plain | dsa
+  int64_t eval_epochs = 0;             // 0: the protocol's
+  train::EvalOptions eval;             // models, runs
+  bool compare_plain = true;           // also distill and evaluate the method at plain IPC
+  bool resume = false;                 // reuse finished stages, continue unfinished ones
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  bool quiet = false;
+  std::filesystem::path out;
+};
+
+// Runs every stage and writes out/results.json (also returned): per evaluated
+// set (dgs, plain) the accuracy per model, and the wall time of every stage.
+nlohmann::json run_pipeline(const data::Dataset& data, const PipelineOptions& options);
+
+}  // namespace ddkit::pipeline

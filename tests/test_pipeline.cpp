@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "ddkit/data/image_set.h"
+#include "ddkit/pipeline/pipeline.h"
+#include "ddkit/util/error.h"
+#include "fixtures.h"
+
+using namespace ddkit;
+namespace fs = std::filesystem;
+
+namespace {
+pipeline::PipelineOptions tiny_options(const fs::path& out, const std::string& method) {
+  pipeline::PipelineOptions options;
+  options.distill.method = method;
+  options.distill.ipc = 2;
+  options.distill.pool_factor = 3;
+  options.distill.matching.iterations = 2;
+  options.distill.matching.dm.model = "convnet-w32";
+  options.distill.matching.dm.batch_real = 8;
+  options.observer.model = "convnet-w32";
+  options.observer.epochs = 1;
+  options.eval.models = {"convnet-w32"};
+  options.eval.runs = 2;
+  options.eval_epochs = 3;
+  options.quiet = true;
+  options.out = out;
+  return options;
+}
+}  // namespace
+
+TEST(Pipeline, DmPoolDgsAndPlainAreEvaluatedAndResumeReusesStages) {
+  const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
+  const auto out = ddkit_test::fresh_dir("pipeline_dm");
+  const auto options = tiny_options(out, "dm");
+  const auto results = pipeline::run_pipeline(data, options);
+
+  // The pool holds pool_factor x ipc per class, the DGS set and the plain set ipc.
+  EXPECT_EQ(data::read_image_set(out / "pool", data).size(), 3 * 2 * 10);
+  const auto dgs = data::read_image_set(out / "dgs", data);
+  EXPECT_EQ(dgs.size(), 2 * 10);
+  EXPECT_EQ(data::read_image_set(out / "plain", data).size(), 2 * 10);
+  EXPECT_TRUE(fs::exists(out / "observer.pt"));
+  EXPECT_TRUE(fs::exists(out / "original-scores" / "metadata.jsonl"));
+  EXPECT_TRUE(fs::exists(out / "dgs" / "sampling.json"));
+  // Every DGS image is one of the pool's (exact tensors).
+  const auto pool = data::read_image_set(out / "pool", data);
+  for (int64_t i = 0; i < dgs.size(); ++i) {
+    EXPECT_TRUE((pool.images - dgs.images[i]).abs().flatten(1).amax(1).eq(0).any().item<bool>()) << i;
+  }
+  // DM's published protocol is the DSA setting.
+  EXPECT_EQ(results["sets"]["dgs"]["protocol"]["dsa"], true);
+  EXPECT_EQ(results["sets"]["plain"]["models"]["convnet-w32"]["accuracies"].size(), 2u);
+  EXPECT_TRUE(results["dgs_minus_plain"].contains("convnet-w32"));
+  EXPECT_TRUE(fs::exists(out / "results.json"));
+
+  // --resume reuses every finished stage and reports the same accuracies.
+  auto again = options;
+  again.resume = true;
+  const auto resumed = pipeline::run_pipeline(data, again);
+  for (const auto& [name, stage] : resumed["stages"].items()) EXPECT_EQ(stage.value("reused", false), true) << name;
+  EXPECT_EQ(resumed["sets"], results["sets"]);
+}
+
+TEST(Pipeline, RandomWithoutPlainAndABadProtocol) {
+  const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
+  const auto out = ddkit_test::fresh_dir("pipeline_random");
+  auto options = tiny_options(out, "random");
+  options.compare_plain = false;
+  const auto results = pipeline::run_pipeline(data, options);
+  EXPECT_FALSE(results["sets"].contains("plain"));
+  EXPECT_EQ(results["sets"]["dgs"]["protocol"]["dsa"], false);  // random: the plain protocol
+  EXPECT_FALSE(fs::exists(out / "plain"));
+  options.eval_protocol = "fancy";
+  EXPECT_THROW(pipeline::run_pipeline(data, options), Error);
+  options.eval_protocol = "auto";
+  options.target = "tallest";
+  options.out = out / "bad-target";
+  EXPECT_THROW(pipeline::run_pipeline(data, options), Error);
+  EXPECT_FALSE(fs::exists(options.out / "pool"));  // refused before any work
+}
