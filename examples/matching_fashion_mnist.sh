@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Issue 5's results table: DC, DSA, DM on Fashion-MNIST at IPC 1 and 10, each
+# plain, + SDC, pool + DGS, + SDC + DGS (ConvNet, RUNS runs, mean ± std).
+#   1. examples/sdc_sweep.sh gives the plain and + SDC rows (best λ > 0 of its sweep);
+#   2. `ddkit pipeline --no-plain` with λ = 0 and the best λ gives the DGS rows
+#      (pool of POOL_FACTOR x IPC per class, DGS target "original");
+#   3. examples/matching_table.py prints the README table.
+# Usage: examples/matching_fashion_mnist.sh [OUT_DIR]   (env as sdc_sweep.sh, plus POOL_FACTOR_<ipc>, OBSERVER_EPOCHS)
+set -euo pipefail
+DDKIT=${DDKIT:-./build/ddkit}
+OUT=${1:-runs/matching}
+IPCS=${IPCS:-"1 10"}
+METHODS=${METHODS:-"dc dsa dm"}
+RUNS=${RUNS:-5}
+SEED=${SEED:-0}
+OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
+: "${POOL_FACTOR_1:=5}" "${POOL_FACTOR_10:=3}"
+: "${ITERS_dc_1:=50}" "${ITERS_dsa_1:=50}" "${ITERS_dm_1:=300}"
+: "${ITERS_dc_10:=10}" "${ITERS_dsa_10:=10}" "${ITERS_dm_10:=200}"
+export ITERS_dc_1 ITERS_dsa_1 ITERS_dm_1 ITERS_dc_10 ITERS_dsa_10 ITERS_dm_10 IPCS METHODS RUNS SEED DDKIT
+HERE=$(dirname "$0")
+mkdir -p "$OUT"
+
+bash "$HERE/sdc_sweep.sh" "$OUT"
+
+# One observer and one scoring of the training split for every pipeline.
+[ -f "$OUT/observer.pt" ] || "$DDKIT" train --model convnet --epochs "$OBSERVER_EPOCHS" --seed "$SEED" --quiet --out "$OUT/observer.pt"
+[ -f "$OUT/train-scores/metadata.jsonl" ] || "$DDKIT" score --split train --scorer prob --observer "$OUT/observer.pt" \
+  --quiet --out "$OUT/train-scores"
+
+for ipc in $IPCS; do
+  pool_var="POOL_FACTOR_${ipc}"
+  for method in $METHODS; do
+    iters_var="ITERS_${method}_${ipc}"
+    iters=${!iters_var}
+    best=$(python3 "$HERE/matching_table.py" --best-lambda "$OUT" "$method" "$ipc" "$iters")
+    for lambda in 0 "$best"; do
+      run="$OUT/$method-ipc$ipc-it$iters-sdc$lambda"
+      [ -f "$run/pipeline/results.json" ] || "$DDKIT" pipeline --method "$method" --ipc "$ipc" \
+        --pool-factor "${!pool_var:-5}" --iterations "$iters" --sdc-lambda "$lambda" --checkpoint-every 5 \
+        --no-plain --runs "$RUNS" --seed "$SEED" --score-observer "$OUT/observer.pt" \
+        --original-scores "$OUT/train-scores/metadata.jsonl" --quiet --resume --out "$run/pipeline"
+    done
+  done
+done
+python3 "$HERE/matching_table.py" "$OUT"
