@@ -34,6 +34,7 @@ data::Dataset load_data(const CommonOptions& options, bool load_test = true);
 void register_datasets(CLI::App& app);
 void register_train(CLI::App& app);
 void register_distill(CLI::App& app);
+void register_buffer(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_score(CLI::App& app);
 void register_sample(CLI::App& app);

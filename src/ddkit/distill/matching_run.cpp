@@ -29,6 +29,13 @@ json settings_json(const MatchingRunOptions& o, int64_t iterations) {
     s.update({{"batch_real", o.dm.batch_real}, {"lr_images", o.dm.lr_images}, {"momentum", o.dm.momentum},
               {"dsa", o.dm.dsa}, {"dsa_strategy", o.dm.dsa ? o.dm.dsa_options.strategy : ""}, {"model", o.dm.model},
               {"sdc_lambda", o.dm.sdc_lambda}});
+  } else if (o.method == "mtt") {
+    const auto& m = o.mtt;
+    s.update({{"buffer", m.buffer.string()}, {"syn_steps", m.syn_steps}, {"expert_epochs", m.expert_epochs},
+              {"max_start_epoch", m.max_start_epoch}, {"lr_images", m.lr_images}, {"lr_lr", m.lr_lr},
+              {"lr_teacher", m.lr_teacher}, {"batch_syn", m.batch_syn}, {"momentum", m.momentum}, {"dsa", m.dsa},
+              {"dsa_strategy", m.dsa ? m.dsa_options.strategy : ""}, {"model", "convnet"},
+              {"full_graph", m.full_graph}, {"sdc_lambda", m.sdc_lambda}});
   } else {
     s.update({{"outer_loop", o.dc.outer_loop}, {"inner_loop", o.dc.inner_loop}, {"lr_images", o.dc.lr_images},
               {"momentum", o.dc.momentum}, {"lr_net", o.dc.lr_net}, {"batch_real", o.dc.batch_real},
@@ -43,10 +50,35 @@ json settings_json(const MatchingRunOptions& o, int64_t iterations) {
 // filled in: DC/DSA loops for the IPC [ddkit: the final IPC's, also for pools],
 // DSA on for "dsa", no flip for digit data (the DSA paper's MNIST strategy).
 MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
-  if (o.method != "dm" && o.method != "dc" && o.method != "dsa") {
+  if (o.method != "dm" && o.method != "dc" && o.method != "dsa" && o.method != "mtt") {
     throw Error("--method", "unknown matching method '" + o.method + "'");
   }
-  if (o.method != "dm") {
+  if (o.method == "mtt") {
+    // The reference CIFAR-10 row for the final IPC [ddkit: also for pools];
+    // batch_syn 0 = all images; start epochs capped by the buffer's length.
+    auto& m = o.mtt;
+    if (m.buffer.empty()) throw Error("--buffer", "--method mtt needs --buffer DIR (from ddkit buffer)");
+    const auto d = mtt_defaults(o.ipc);
+    if (m.syn_steps <= 0) m.syn_steps = d.syn_steps;
+    if (m.expert_epochs <= 0) m.expert_epochs = d.expert_epochs;
+    if (m.max_start_epoch <= 0) m.max_start_epoch = d.max_start_epoch;
+    if (m.lr_images < 0) m.lr_images = d.lr_images;
+    if (m.lr_lr < 0) m.lr_lr = d.lr_lr;
+    const int64_t per_class = o.ipc * o.pool_factor;
+    if (m.batch_syn <= 0 || m.batch_syn > per_class * data.num_classes) m.batch_syn = per_class * data.num_classes;
+    const auto buffer = open_buffer(m.buffer, data);
+    const int64_t cap = buffer.epochs - m.expert_epochs + 1;
+    if (cap < 1) {
+      throw Error(m.buffer.string(), "has " + std::to_string(buffer.epochs) + " epochs per expert, fewer than " +
+                                         std::to_string(m.expert_epochs) + " expert epochs");
+    }
+    if (m.max_start_epoch > cap) {
+      spdlog::warn("max_start_epoch {} capped at {}: the buffer has {} epochs per expert", m.max_start_epoch, cap,
+                   buffer.epochs);
+      m.max_start_epoch = cap;
+    }
+  }
+  if (o.method == "dc" || o.method == "dsa") {
     o.dc.dsa = o.method == "dsa";
     if (o.dc.outer_loop <= 0 || o.dc.inner_loop <= 0) {
       const auto [outer, inner] = dc_loops(o.ipc);
@@ -57,11 +89,13 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
   if (data.name == "mnist") {
     o.dm.dsa_options.strategy = augment::strategy_without_flip(o.dm.dsa_options.strategy);
     o.dc.dsa_options.strategy = augment::strategy_without_flip(o.dc.dsa_options.strategy);
+    o.mtt.dsa_options.strategy = augment::strategy_without_flip(o.mtt.dsa_options.strategy);
   }
   const double lambda = o.sdc_lambda >= 0 ? o.sdc_lambda : default_sdc_lambda(o.method, o.ipc);
   o.dm.sdc_lambda = lambda;
   o.dc.sdc_lambda = lambda;
-  if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : 1000;
+  o.mtt.sdc_lambda = lambda;
+  if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : o.method == "mtt" ? 5000 : 1000;
   return o;
 }
 
@@ -99,6 +133,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   const auto ckpt = checkpoint_dir(options.out);
   int64_t first_iteration = 0;
   at::Tensor start_images = initial.images, start_velocity;
+  json start_state;
   std::error_code ec;
   if (options.resume && fs::exists(ckpt / "state.json", ec)) {
     const auto bytes = read_file_bytes(ckpt / "state.json");
@@ -109,16 +144,25 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
     first_iteration = state.at("iteration").get<int64_t>();
     start_images = data::load_tensor(ckpt / "images.pt");
     start_velocity = data::load_tensor(ckpt / "velocity.pt");
+    start_state = state;
     spdlog::info("resuming {} at iteration {}", options.method, first_iteration);
   }
   std::unique_ptr<MatchingDistiller> owned;
   if (options.method == "dm") {
     owned = std::make_unique<DmDistiller>(data, start_images.to(device), per_class, options.dm);
+  } else if (options.method == "mtt") {
+    owned = std::make_unique<MttDistiller>(data, start_images.to(device), per_class, options.mtt,
+                                           open_buffer(options.mtt.buffer, data));
   } else {
     owned = std::make_unique<DcDistiller>(data, start_images.to(device), per_class, options.dc);
   }
   MatchingDistiller& distiller = *owned;
   if (start_velocity.defined()) distiller.set_velocity(start_velocity.to(device));
+  // MTT also learns its lr (with its own momentum): part of the state.
+  auto* mtt = dynamic_cast<MttDistiller*>(owned.get());
+  if (mtt && start_state.contains("learned_lr")) {
+    mtt->set_lr_state(start_state.at("learned_lr").get<double>(), start_state.at("lr_velocity").get<double>());
+  }
 
   ProgressOptions progress_options;
   progress_options.quiet = options.quiet;
@@ -127,7 +171,9 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
     fs::create_directories(ckpt);
     data::save_tensor(ckpt / "images.pt", distiller.images());
     data::save_tensor(ckpt / "velocity.pt", distiller.velocity());
-    write_file_atomic(ckpt / "state.json", json{{"iteration", next_iteration}, {"settings", settings}}.dump(2));
+    json state = {{"iteration", next_iteration}, {"settings", settings}};
+    if (mtt) state.update({{"learned_lr", mtt->learned_lr()}, {"lr_velocity", mtt->lr_velocity()}});
+    write_file_atomic(ckpt / "state.json", state.dump(2));
   };
   json losses = json::array();
   const int64_t last = options.stop_after > 0 ? std::min(options.iterations, first_iteration + options.stop_after)
@@ -135,7 +181,8 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   for (int64_t it = first_iteration; it < last; ++it) {
     const double loss = distiller.step(iteration_seed(options.seed, it));
     if (it % 10 == 0) losses.push_back({it, loss});
-    progress.advance(1, fmt::format("loss {:.4f}", loss));
+    progress.advance(1, mtt ? fmt::format("loss {:.4f} lr {:.5f}", loss, mtt->learned_lr())
+                            : fmt::format("loss {:.4f}", loss));
     if (options.checkpoint_every > 0 && (it + 1) % options.checkpoint_every == 0 && it + 1 < options.iterations) {
       save_checkpoint(it + 1);
     }
@@ -155,6 +202,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   set.meta["initial_source_indices"] = initial.meta["source_indices"];
   set.meta["loss_every_10"] = losses;
   set.meta["resumed_from"] = first_iteration;
+  if (mtt) set.meta["learned_lr"] = mtt->learned_lr();  // ddkit eval trains with it
   set.meta["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   data::write_image_set(options.out, set, data);
   fs::remove_all(ckpt, ec);

@@ -1,5 +1,5 @@
-// `ddkit distill --method dm|dc|dsa`: matching iterations with progress,
-// checkpoints and --resume, producing an image set (ALGORITHMS §5, §6).
+// `ddkit distill --method dm|dc|dsa|mtt`: matching iterations with progress,
+// checkpoints and --resume, producing an image set (ALGORITHMS §5, §6, §7).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -7,14 +7,15 @@
 #include "ddkit/data/image_set.h"
 #include "ddkit/distill/dc.h"
 #include "ddkit/distill/dm.h"
+#include "ddkit/distill/mtt.h"
 
 namespace ddkit::distill {
 
 struct MatchingRunOptions {
-  std::string method = "dm";      // dm | dc | dsa
+  std::string method = "dm";      // dm | dc | dsa | mtt
   int64_t ipc = 10;
   int64_t pool_factor = 1;        // distill pool_factor x ipc images per class
-  int64_t iterations = -1;        // -1: the published budget (DM 20000, DC/DSA 1000)
+  int64_t iterations = -1;        // -1: the published budget (DM 20000, DC/DSA 1000, MTT 5000)
   std::string init = "real";      // real (distinct random real images) | noise
   int64_t checkpoint_every = 100; // iterations between checkpoints (0 = none)
   bool resume = false;
@@ -26,6 +27,7 @@ struct MatchingRunOptions {
   std::filesystem::path out;      // the checkpoint lives in <out>.checkpoint/
   DmOptions dm;
   DcOptions dc;  // outer_loop/inner_loop 0: the published loops for `ipc` (dc_loops)
+  MttOptions mtt;  // zeros: the reference CIFAR-10 row for `ipc` (mtt_defaults)
 };
 
 // Returns the distilled set (also written to options.out), or an empty set when

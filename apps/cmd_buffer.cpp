@@ -1,0 +1,42 @@
+#include <spdlog/spdlog.h>
+
+#include "common.h"
+#include "ddkit/distill/buffer.h"
+
+namespace ddkit::cli {
+
+void register_buffer(CLI::App& app) {
+  struct Options {
+    CommonOptions common;
+    distill::BufferOptions buffer;
+  };
+  auto options = std::make_shared<Options>();
+  auto* command = app.add_subcommand("buffer", "Train MTT expert trajectories (ALGORITHMS §7)");
+  add_common_flags(*command, options->common);
+  auto& b = options->buffer;
+  command->add_option("--experts", b.experts, "Number of experts (reference: 100)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command->add_option("--epochs", b.epochs, "Epochs per expert; parameters saved after each (reference: 50)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_option("--lr", b.lr, "SGD learning rate (no momentum, no weight decay, constant)")->capture_default_str();
+  command->add_option("--batch", b.batch_size, "Mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_option("--width", b.width, "ConvNet width")->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_option("--depth", b.depth, "ConvNet depth")->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_flag("--no-dsa{false}", b.dsa, "Train without DSA augmentation");
+  command->add_flag("--no-test{false}", b.test_every_epoch, "Skip the test accuracy after each epoch");
+  command->add_flag("--resume", b.resume, "Keep the finished experts in --out (same settings; may add experts)");
+  command->add_option("--stop-after", b.stop_after, "Train at most N experts now and stop");
+  command->add_option("--out", b.out, "Buffer directory")->required();
+  command->callback([options] {
+    start_run(options->common);
+    const auto data = load_data(options->common, /*load_test=*/options->buffer.test_every_epoch);
+    auto run = options->buffer;
+    run.seed = options->common.seed;
+    run.device = options->common.device;
+    run.quiet = options->common.quiet;
+    distill::build_buffer(data, run);
+    spdlog::info("buffer in {}", run.out.string());
+  });
+}
+
+}  // namespace ddkit::cli

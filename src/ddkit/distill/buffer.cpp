@@ -1,0 +1,194 @@
+#include "ddkit/distill/buffer.h"
+
+#include <chrono>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+
+#include "ddkit/data/tensor_io.h"
+#include "ddkit/distill/matching_run.h"
+#include "ddkit/models/convnet.h"
+#include "ddkit/train/device.h"
+#include "ddkit/train/rng.h"
+#include "ddkit/train/trainer.h"
+#include "ddkit/util/atomic_file.h"
+#include "ddkit/util/error.h"
+#include "ddkit/util/progress.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ddkit::distill {
+namespace {
+
+fs::path expert_file(const fs::path& dir, int64_t e) { return dir / fmt::format("expert_{}.pt", e); }
+
+// Everything that shapes a trajectory (the number of experts aside: a resumed
+// buffer may grow).
+json settings_json(const data::Dataset& data, const BufferOptions& o) {
+  return {{"dataset", data.spec},
+          {"model", "convnet"},
+          {"width", o.width},
+          {"depth", o.depth},
+          {"shape", {data.channels, data.height, data.width}},
+          {"num_classes", data.num_classes},
+          {"epochs", o.epochs},
+          {"lr", o.lr},
+          {"momentum", 0.0},
+          {"weight_decay", 0.0},
+          {"batch_size", o.batch_size},
+          {"dsa", o.dsa},
+          {"dsa_strategy", o.dsa ? o.dsa_options.strategy : ""},
+          {"seed", o.seed}};
+}
+
+json read_json(const fs::path& file) {
+  const auto bytes = read_file_bytes(file);
+  auto parsed = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (parsed.is_discarded()) throw Error(file.string(), "is not valid JSON");
+  return parsed;
+}
+
+}  // namespace
+
+void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
+  auto options = requested;
+  if (options.experts < 1 || options.epochs < 1) throw Error("--experts", "experts and epochs must be positive");
+  if (data.name == "mnist") options.dsa_options.strategy = augment::strategy_without_flip(options.dsa_options.strategy);
+  const auto device = train::parse_device(options.device);
+  const fs::path& dir = options.out;
+  const auto settings = settings_json(data, options);
+  std::error_code ec;
+  fs::create_directories(dir);
+  if (options.resume && fs::exists(dir / "meta.json", ec)) {
+    const auto old = read_json(dir / "meta.json");
+    if (old.value("settings", json()) != settings) {
+      throw Error((dir / "meta.json").string(), "was written with other settings; remove it or drop --resume");
+    }
+  } else {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const auto name = entry.path().filename().string();
+      if (name.rfind("expert_", 0) == 0) fs::remove(entry.path());
+    }
+  }
+  const int64_t parameter_count =
+      models::FunctionalConvNet{{data.channels, data.height, data.width}, data.num_classes, options.width,
+                                options.depth}
+          .parameter_count();
+  json meta = {{"settings", settings},
+               {"experts", options.experts},
+               {"parameter_count", parameter_count},
+               {"format", "expert_<e>.pt: float32 [epochs + 1, parameter_count]; row k = ConvNet parameters "
+                          "(in parameters() order, flattened) after k epochs"},
+               {"ddkit_version", DDKIT_VERSION}};
+  write_file_atomic(dir / "meta.json", meta.dump(2));
+
+  std::vector<int64_t> todo;
+  for (int64_t e = 0; e < options.experts; ++e) {
+    if (!(options.resume && fs::exists(expert_file(dir, e), ec))) todo.push_back(e);
+  }
+  if (options.stop_after > 0 && static_cast<int64_t>(todo.size()) > options.stop_after) todo.resize(options.stop_after);
+  if (todo.empty()) {
+    spdlog::info("buffer {}: all {} experts are there", dir.string(), options.experts);
+    return;
+  }
+
+  const auto images = data.train.images.to(device);
+  const auto labels = data.train.labels.to(device);
+  const bool test = options.test_every_epoch && data.test.size() > 0;
+  const auto test_images = test ? data.test.images.to(device) : at::Tensor();
+  const auto test_labels = test ? data.test.labels.to(device) : at::Tensor();
+  const int64_t n = images.size(0);
+
+  ProgressOptions progress_options;
+  progress_options.quiet = options.quiet;
+  progress_options.unit = "img";
+  Progress progress("buffer", static_cast<int64_t>(todo.size()) * options.epochs * n, progress_options);
+  for (const int64_t e : todo) {
+    const auto start = std::chrono::steady_clock::now();
+    auto generator = train::seed_unit_of_work(iteration_seed(options.seed, e));
+    models::ConvNetOptions net_options;
+    net_options.shape = {data.channels, data.height, data.width};
+    net_options.num_classes = data.num_classes;
+    net_options.width = options.width;
+    net_options.depth = options.depth;
+    models::ConvNet net(net_options);
+    net->to(device);
+    net->train();
+    // Plain SGD at a constant lr (buffer.py: momentum 0, l2 0, no --decay).
+    torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(options.lr));
+    std::vector<at::Tensor> rows{models::flatten_parameters(*net).to(at::kCPU)};
+    json log = json::array();
+    for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+      const auto order = at::randperm(n, generator, at::TensorOptions().dtype(at::kLong)).to(device);
+      double loss_sum = 0.0;
+      for (int64_t s = 0; s < n; s += options.batch_size) {
+        const auto index = order.narrow(0, s, std::min(options.batch_size, n - s));
+        auto batch = images.index_select(0, index);
+        if (options.dsa) batch = augment::dsa_augment(batch, options.dsa_options, std::nullopt, generator);
+        const auto loss = torch::nn::functional::cross_entropy(net->forward(batch), labels.index_select(0, index));
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        loss_sum += loss.item<double>() * static_cast<double>(index.size(0));
+        progress.advance(index.size(0), fmt::format("expert {}/{} epoch {}/{}", e + 1, options.experts, epoch + 1,
+                                                    options.epochs));
+      }
+      rows.push_back(models::flatten_parameters(*net).to(at::kCPU));
+      json entry = {{"epoch", epoch + 1}, {"train_loss", loss_sum / static_cast<double>(n)}};
+      if (test) entry["test_accuracy"] = train::test_accuracy(*net, test_images, test_labels);
+      if (!options.quiet) {
+        spdlog::info("expert {}/{} epoch {}/{}: loss {:.4f}{}", e + 1, options.experts, epoch + 1, options.epochs,
+                     entry["train_loss"].get<double>(),
+                     test ? fmt::format(", test accuracy {:.2f}%", entry["test_accuracy"].get<double>()) : "");
+      }
+      log.push_back(entry);
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    write_file_atomic(dir / fmt::format("expert_{}.json", e),
+                      json{{"expert", e}, {"seed", iteration_seed(options.seed, e)}, {"epochs", log},
+                           {"wall_seconds", seconds}}
+                          .dump(2));
+    data::save_tensor(expert_file(dir, e), at::stack(rows));  // last: marks the expert finished
+  }
+  progress.finish();
+}
+
+at::Tensor ExpertBuffer::trajectory(int64_t expert) const {
+  const auto file = expert_file(dir, expert);
+  auto t = data::load_tensor(file);
+  if (t.dim() != 2 || t.size(0) != epochs + 1 || t.size(1) != net.parameter_count()) {
+    throw Error(file.string(), fmt::format("is not a [{}, {}] trajectory", epochs + 1, net.parameter_count()));
+  }
+  return t.to(at::kFloat);
+}
+
+ExpertBuffer open_buffer(const fs::path& dir, const data::Dataset& data) {
+  std::error_code ec;
+  if (!fs::exists(dir / "meta.json", ec)) throw Error(dir.string(), "is not an expert buffer (no meta.json); run ddkit buffer");
+  ExpertBuffer buffer;
+  buffer.dir = dir;
+  buffer.meta = read_json(dir / "meta.json");
+  const auto& s = buffer.meta.value("settings", json::object());
+  try {
+    const auto shape = s.at("shape").get<std::vector<int64_t>>();
+    if (shape != std::vector<int64_t>{data.channels, data.height, data.width} ||
+        s.at("num_classes").get<int64_t>() != data.num_classes) {
+      throw Error(dir.string(), fmt::format("holds experts for {} images, not {}", s.at("dataset").get<std::string>(),
+                                            data.spec));
+    }
+    buffer.epochs = s.at("epochs").get<int64_t>();
+    buffer.net = {{data.channels, data.height, data.width}, data.num_classes, s.at("width").get<int64_t>(),
+                  s.at("depth").get<int64_t>()};
+  } catch (const json::exception&) {
+    throw Error((dir / "meta.json").string(), "lacks the buffer settings");
+  }
+  while (fs::exists(expert_file(dir, buffer.experts), ec)) ++buffer.experts;
+  if (buffer.experts == 0) throw Error(dir.string(), "holds no finished expert yet");
+  return buffer;
+}
+
+}  // namespace ddkit::distill
