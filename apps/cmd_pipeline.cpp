@@ -33,6 +33,8 @@ void register_pipeline(CLI::App& app) {
                       "Observer model file for difficulty (default: train one, kept as DIR/observer.pt)");
   command->add_option("--score-observer-epochs", options->run.observer.epochs, "Epochs of the trained observer")
       ->capture_default_str();
+  command->add_option("--original-scores", options->run.original_scores_file,
+                      "metadata.jsonl of `ddkit score --split train` (default: scored with the observer)");
   command->add_flag("--resume", options->run.resume, "Reuse finished stages in --out and continue unfinished ones");
   command->add_option("--out", options->run.out, "Run directory")->required();
   command->callback([options] {

@@ -39,6 +39,7 @@ void register_eval(CLI::App& app);
 void register_score(CLI::App& app);
 void register_sample(CLI::App& app);
 void register_pipeline(CLI::App& app);
+void register_report(CLI::App& app);
 
 // --observer, --observer-model, --observer-epochs.
 void add_observer_flags(CLI::App& command, train::ObserverOptions& observer);

@@ -4,6 +4,7 @@
 
 #include "ddkit/data/image_set.h"
 #include "ddkit/pipeline/pipeline.h"
+#include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
 #include "fixtures.h"
 
@@ -54,6 +55,14 @@ TEST(Pipeline, DmPoolDgsAndPlainAreEvaluatedAndResumeReusesStages) {
   EXPECT_EQ(results["sets"]["plain"]["models"]["convnet-w32"]["accuracies"].size(), 2u);
   EXPECT_TRUE(results["dgs_minus_plain"].contains("convnet-w32"));
   EXPECT_TRUE(fs::exists(out / "results.json"));
+  // The report: one accuracy row per set and model, the grids as inline PNGs.
+  const auto bytes = read_file_bytes(out / "report.html");
+  const std::string html(bytes.begin(), bytes.end());
+  size_t rows = 0;
+  for (size_t at = html.find("<tr class=\"result\">"); at != std::string::npos; at = html.find("<tr class=\"result\">", at + 1)) ++rows;
+  EXPECT_EQ(rows, 2u);
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);  // self-contained: no network references
 
   // --resume reuses every finished stage and reports the same accuracies.
   auto again = options;

@@ -9,6 +9,7 @@
 
 #include "ddkit/data/image_set.h"
 #include "ddkit/difficulty/score_run.h"
+#include "ddkit/report/run_report.h"
 #include "ddkit/sampling/dgs.h"
 #include "ddkit/sampling/sample_run.h"
 #include "ddkit/train/model_io.h"
@@ -103,15 +104,30 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
 
   // 3. Difficulty of the training split (DGS's "original" distribution).
   const auto scores_dir = options.out / "original-scores";
-  stage("score-original", scores_dir / "metadata.jsonl", [&] {
+  fs::path original_scores = options.original_scores_file;
+  if (original_scores.empty()) {
+    original_scores = scores_dir / "metadata.jsonl";
+    stage("score-original", original_scores, [&] {
+      difficulty::ScoreRunOptions score;
+      score.scoring.observer = observer;
+      score.out = scores_dir;
+      score.quiet = options.quiet;
+      difficulty::run_scoring(data, score);
+    });
+  }
+
+  // 4. Difficulty of the pool, written into its metadata.jsonl (DGS and the
+  // report read it from there).
+  stage("score-pool", pool_dir / "difficulty.json", [&] {
     difficulty::ScoreRunOptions score;
     score.scoring.observer = observer;
-    score.out = scores_dir;
+    score.set_dir = pool_dir.string();
+    score.out = pool_dir;
     score.quiet = options.quiet;
     difficulty::run_scoring(data, score);
   });
 
-  // 4. DGS: ipc per class from the pool.
+  // 5. DGS: ipc per class from the pool.
   const auto dgs_dir = options.out / "dgs";
   stage("sample-dgs", dgs_dir / "sampling.json", [&] {
     sampling::SampleRunOptions sample;
@@ -119,13 +135,13 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     sample.ipc = options.distill.ipc;
     sample.target = options.target;
     sample.seed = options.seed;
-    sample.original_scores_file = (scores_dir / "metadata.jsonl").string();
+    sample.original_scores_file = original_scores.string();
     sample.observer = observer;
     sample.out = dgs_dir;
     sampling::run_sampling(data, sample);
   });
 
-  // 5. For comparison: the same method at plain IPC.
+  // 6. For comparison: the same method at plain IPC.
   const auto plain_dir = options.out / "plain";
   if (options.compare_plain) {
     stage("distill-plain", plain_dir / "meta.json", [&] {
@@ -135,7 +151,7 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     });
   }
 
-  // 6. Evaluation of each set under the same protocol and seeds.
+  // 7. Evaluation of each set under the same protocol and seeds.
   json sets = json::object();
   std::vector<std::pair<std::string, fs::path>> to_evaluate = {{"dgs", dgs_dir}};
   if (options.compare_plain) to_evaluate.emplace_back("plain", plain_dir);
@@ -170,6 +186,8 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     results["dgs_minus_plain"] = gain;
   }
   write_file_atomic(options.out / "results.json", results.dump(2));
+  // 8. The HTML report of everything above.
+  spdlog::info("pipeline: report {}", report::write_run_report(options.out, data).string());
   for (const auto& [name, r] : sets.items()) {
     for (const auto& [model, m] : r["models"].items()) {
       spdlog::info("pipeline: {} {}: {:.2f} ± {:.2f} %", name, model, m["mean"].get<double>(), m["std"].get<double>());

@@ -2,7 +2,8 @@
 // pool of pool_factor x ipc images per class, score the training split with an
 // observer, DGS-sample ipc per class from the pool, and evaluate the sampled
 // set beside the same method distilled at plain IPC. Every stage writes its own
-// directory under `out`, so each can be inspected or rerun alone.
+// directory under `out`, so each can be inspected or rerun alone; report.html
+// shows them all.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -20,6 +21,7 @@ struct PipelineOptions {
   distill::DistillOptions distill;  // method, ipc, pool_factor (default 5 in the CLI), method flags
   std::string target = "original";  // DGS target (ALGORITHMS §10)
   train::ObserverOptions observer;  // scores difficulty (prob), trained once and saved as observer.pt
+  std::string original_scores_file; // metadata.jsonl of `ddkit score --split train`; empty: scored here
   // "auto": the method's published protocol (ALGORITHMS §3) — DSA setting
   // (1000 epochs with DSA) for dsa and dm, plain 300 epochs otherwise.
   std::string eval_protocol = "auto";  // auto | plain | dsa

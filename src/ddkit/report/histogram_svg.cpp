@@ -5,21 +5,12 @@
 
 #include <fmt/format.h>
 
+#include "ddkit/report/markup.h"
+
 namespace ddkit::report {
 namespace {
 
 const char* kColors[] = {"#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"};
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -53,7 +44,7 @@ std::string histogram_svg(const std::vector<HistogramPanel>& panels, const Histo
     for (size_t s = 0; s < panels[0].series.size(); ++s) {
       svg += fmt::format("<rect x=\"{}\" y=\"8\" width=\"10\" height=\"10\" fill=\"{}\" fill-opacity=\"0.5\"/>"
                          "<text x=\"{}\" y=\"17\">{}</text>\n",
-                         x, kColors[s % 6], x + 14, escape(panels[0].series[s].name));
+                         x, kColors[s % 6], x + 14, escape_xml(panels[0].series[s].name));
       x += 20 + 7 * static_cast<int>(panels[0].series[s].name.size());
     }
   }
@@ -70,14 +61,14 @@ std::string histogram_svg(const std::vector<HistogramPanel>& panels, const Histo
     }
     if (top <= 0) top = 1.0;
     svg += fmt::format("<text x=\"{}\" y=\"{}\" font-weight=\"bold\">{}</text>\n", ox + kPad, oy + 12,
-                       escape(panels[p].title));
+                       escape_xml(panels[p].title));
     svg += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n", x0, y0, x0 + plot_w, y0);
     svg += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n", x0, y0, x0, y0 - plot_h);
     svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
                        x0, y0 + 12, options.lo, x0 + plot_w, y0 + 12, options.hi);
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.2f}</text>\n", x0 - 3, y0 - plot_h + 8, top);
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x0 + plot_w / 2, y0 + 12,
-                       escape(options.x_label));
+                       escape_xml(options.x_label));
     const double bar_w = static_cast<double>(plot_w) / options.bins;
     for (size_t s = 0; s < fractions.size(); ++s) {
       for (int k = 0; k < options.bins; ++k) {
@@ -88,7 +79,7 @@ std::string histogram_svg(const std::vector<HistogramPanel>& panels, const Histo
             "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" fill-opacity=\"0.35\" "
             "stroke=\"{}\"><title>{} bin {}: {:.3f}</title></rect>\n",
             x0 + k * bar_w, y0 - bh, bar_w, bh, kColors[s % 6], kColors[s % 6],
-            escape(panels[p].series[s].name), k, f);
+            escape_xml(panels[p].series[s].name), k, f);
       }
     }
   }

@@ -1,0 +1,12 @@
+// Text helpers shared by the SVG and HTML writers.
+#pragma once
+#include <string>
+
+namespace ddkit::report {
+
+// <, >, &, " as entities (text and attribute values).
+std::string escape_xml(const std::string& text);
+// RFC 4648 base64, for data: URIs of inline images.
+std::string base64(const std::string& bytes);
+
+}  // namespace ddkit::report
