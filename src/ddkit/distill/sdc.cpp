@@ -8,6 +8,7 @@
 namespace ddkit::distill {
 
 double default_sdc_lambda(const std::string& method, int64_t ipc) {
+  if (method == "mtt") return 0.0;  // MTT: no sweep yet (README "MTT")
   (void)method;
   (void)ipc;
   return 0.0;
