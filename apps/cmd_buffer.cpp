@@ -22,8 +22,10 @@ void register_buffer(CLI::App& app) {
   command->add_option("--batch", b.batch_size, "Mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
   command->add_option("--width", b.width, "ConvNet width")->capture_default_str()->check(CLI::PositiveNumber);
   command->add_option("--depth", b.depth, "ConvNet depth")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_flag("--no-dsa{false}", b.dsa, "Train without DSA augmentation");
-  command->add_flag("--no-test{false}", b.test_every_epoch, "Skip the test accuracy after each epoch");
+  auto* o = options.get();
+  command->add_flag_callback("--no-dsa", [o] { o->buffer.dsa = false; }, "Train without DSA augmentation");
+  command->add_flag_callback("--no-test", [o] { o->buffer.test_every_epoch = false; },
+                             "Skip the test accuracy after each epoch");
   command->add_flag("--resume", b.resume, "Keep the finished experts in --out (same settings; may add experts)");
   command->add_option("--stop-after", b.stop_after, "Train at most N experts now and stop");
   command->add_option("--out", b.out, "Buffer directory")->required();

@@ -1,0 +1,137 @@
+// One MTT iteration (ALGORITHMS §7) at IPC 10 on Fashion-MNIST-sized data
+// (ConvNet-3, 100 synthetic images, batch_syn all, syn_steps 30, DSA), in
+// seconds/iteration — the C++ side of bench/mtt_speed.sh.
+//   ./bench_mtt_iteration [--threads N] [--syn-steps N] [--full-graph] [--iterations N] [benchmark flags]
+// Times ddkit's default step-wise exact reverse sweep (memory of one step);
+// --full-graph also times the reference's single graph over all steps
+// (distill --mtt-full-graph), whose memory grows by about 0.7 GB per step at
+// IPC 10 — 30 steps do not fit in this machine's 23 GB.
+// The expert trajectory is synthetic (a ConvNet init and a perturbed copy):
+// the work of an iteration does not depend on the values.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "ddkit/data/dataset.h"
+#include "ddkit/data/tensor_io.h"
+#include "ddkit/distill/buffer.h"
+#include "ddkit/distill/mtt.h"
+#include "ddkit/models/convnet.h"
+#include "ddkit/models/functional_convnet.h"
+#include "ddkit/util/atomic_file.h"
+#include "ddkit/util/runtime.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int64_t g_syn_steps = 30;
+constexpr int64_t kIpc = 10;
+
+struct Setup {
+  ddkit::data::Dataset data;
+  fs::path buffer;
+};
+
+// A Fashion-MNIST-shaped data set (random pixels, 100 per class) and a buffer
+// of one expert with 4 epochs.
+const Setup& setup() {
+  static const Setup s = [] {
+    Setup out;
+    at::manual_seed(0);
+    auto& d = out.data;
+    d.name = "fashion-mnist";
+    d.spec = "fashion-mnist";
+    d.train.images = at::randn({1000, 1, 28, 28});
+    d.train.labels = at::arange(10, at::kLong).repeat(100);
+    out.buffer = fs::temp_directory_path() / ("ddkit_bench_mtt_" + std::to_string(::getpid()));
+    fs::create_directories(out.buffer);
+    ddkit::models::ConvNet net(ddkit::models::ConvNetOptions{});
+    const auto theta = ddkit::models::flatten_parameters(*net);
+    std::vector<at::Tensor> rows;
+    for (int e = 0; e <= 4; ++e) rows.push_back(theta + 0.01 * e * at::randn_like(theta));
+    ddkit::data::save_tensor(out.buffer / "expert_0.pt", at::stack(rows));
+    nlohmann::json meta = {{"settings",
+                            {{"dataset", "fashion-mnist"}, {"shape", {1, 28, 28}}, {"num_classes", 10},
+                             {"epochs", 4}, {"width", 128}, {"depth", 3}}}};
+    ddkit::write_file_atomic(out.buffer / "meta.json", meta.dump());
+    return out;
+  }();
+  return s;
+}
+
+int64_t g_iterations = 1;
+
+void BM_MttIteration(benchmark::State& state) {
+  const auto& s = setup();
+  ddkit::distill::MttOptions o;
+  o.buffer = s.buffer;
+  o.syn_steps = g_syn_steps;
+  o.expert_epochs = 2;
+  o.max_start_epoch = 2;
+  o.lr_images = 1000;  // (values do not change the work)
+  o.lr_lr = 1e-5;
+  o.batch_syn = kIpc * 10;
+  o.full_graph = state.range(0) == 1;
+  // Class-major initial images (the data's labels cycle 0..9).
+  const auto images = s.data.train.images.narrow(0, 0, kIpc * 10).view({kIpc, 10, 1, 28, 28}).transpose(0, 1)
+                          .reshape({kIpc * 10, 1, 28, 28});
+  ddkit::distill::MttDistiller distiller(s.data, images, kIpc, o, ddkit::distill::open_buffer(s.buffer, s.data));
+  // No warm-up iteration: an iteration takes minutes here, its one-time costs are lost in it.
+  uint64_t seed = 2;
+  for (auto _ : state) benchmark::DoNotOptimize(distiller.step(seed++));
+  state.counters["s/it"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                             benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.SetLabel(o.full_graph ? "full graph (reference)" : "step-wise reverse sweep (ddkit default)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ddkit::RuntimeOptions runtime;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      runtime.threads = std::stoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--syn-steps") == 0 && i + 1 < argc) {
+      g_syn_steps = std::stoll(argv[++i]);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  bool full_graph = false;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (std::strcmp(rest[i], "--full-graph") == 0) {
+      full_graph = true;
+      rest.erase(rest.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  for (size_t i = 0; i + 1 < rest.size(); ++i) {
+    if (std::strcmp(rest[i], "--iterations") == 0) {
+      g_iterations = std::stoll(rest[i + 1]);
+      rest.erase(rest.begin() + static_cast<long>(i), rest.begin() + static_cast<long>(i) + 2);
+      break;
+    }
+  }
+  auto* bench = benchmark::RegisterBenchmark("BM_MttIteration", BM_MttIteration)->Arg(0);
+  if (full_graph) bench->Arg(1);
+  bench->Unit(benchmark::kSecond)->UseRealTime()->Iterations(g_iterations);
+  const int threads = ddkit::configure_runtime(runtime);
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+  benchmark::AddCustomContext("threads", std::to_string(threads));
+  benchmark::AddCustomContext("syn_steps", std::to_string(g_syn_steps));
+  benchmark::AddCustomContext("blas", ddkit::loaded_blas_library());
+  benchmark::RunSpecifiedBenchmarks();
+  std::error_code ec;
+  fs::remove_all(setup().buffer, ec);
+  return 0;
+}
