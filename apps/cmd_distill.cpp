@@ -52,9 +52,12 @@ void register_distill(CLI::App& app) {
   command->add_flag("--resume", options->distill.matching.resume, "Continue from <out>.checkpoint/");
   command->add_option("--out", options->distill.out, "Image set directory to write")->required();
   command->callback([options] {
-    start_run(options->common);
+    const auto& method = options->distill.method;
+    options->common.splits_work = method == "dm" || method == "dc" || method == "dsa";  // by classes
+    const auto world = start_run(options->common);
     const auto data = load_data(options->common, /*load_test=*/false);
     auto run = options->distill;
+    run.matching.world = world;
     run.seed = options->common.seed;
     run.device = options->common.device;
     run.quiet = options->common.quiet;

@@ -32,7 +32,8 @@ void register_eval(CLI::App& app) {
   command->add_flag("--resume", options->eval.resume, "Continue after the runs recorded in --out");
   command->add_option("--out", options->out, "Directory for results.json")->required();
   command->callback([options] {
-    start_run(options->common);
+    options->common.splits_work = true;  // by runs
+    const auto world = start_run(options->common);
     const auto data = load_data(options->common);
     const auto set = data::read_image_set(options->set, data);
     auto eval = options->eval;
@@ -43,7 +44,9 @@ void register_eval(CLI::App& app) {
     eval.device = options->common.device;
     eval.quiet = options->common.quiet;
     eval.out_dir = options->out;
+    eval.world = world;
     const auto result = train::evaluate_image_set(set, data, eval, options->set);
+    if (!world->root()) return;
     for (const auto& m : result.models) {
       std::printf("%s: %.2f ± %.2f %% (%zu runs, %s)\n", m.model.c_str(), m.mean, m.std, m.accuracies.size(),
                   fmt::format("{:.1f} s", m.wall_seconds).c_str());

@@ -37,9 +37,11 @@ void register_score(CLI::App& app) {
     if (options->split.empty() && options->run.set_dir.empty()) {
       throw Error("--set", "give --set DIR or --split train");
     }
-    start_run(options->common);
+    options->common.splits_work = true;  // by samples
+    const auto world = start_run(options->common);
     const auto data = load_data(options->common, /*load_test=*/false);
     auto run = options->run;
+    run.world = world;
     run.scoring.scorer = difficulty::parse_scorer(options->scorer);
     run.scoring.observer.seed = options->common.seed;
     run.scoring.observer.device = options->common.device;
@@ -47,6 +49,7 @@ void register_score(CLI::App& app) {
     const auto result = difficulty::run_scoring(data, run);
     spdlog::info("scored {} images with {} in {:.1f} s; mean difficulty per class:", result.scores.numel(),
                  options->scorer, result.seconds);
+    if (!world->root()) return;
     for (size_t c = 0; c < result.class_means.size(); ++c) {
       std::printf("%zu %-12s %.4f\n", c, data.class_names[c].c_str(), result.class_means[c]);
     }

@@ -1,8 +1,12 @@
 #include "common.h"
 
+#include <cstdlib>
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include "ddkit/data/registry.h"
+#include "ddkit/util/error.h"
 #include "ddkit/util/runtime.h"
 
 namespace ddkit::cli {
@@ -18,14 +22,33 @@ void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data)
         ->capture_default_str();
     command.add_option("--data-dir", options.data_dir, "Folder of the packaged datasets")->capture_default_str();
   }
+  auto* group = command.add_option_group("Distributed", "Multi-process runs (default: the environment)");
+  group->add_option("--rank", options.world.rank, "This process's rank (default $RANK, else 0)");
+  group->add_option("--world-size", options.world.world_size, "Number of processes (default $WORLD_SIZE, else 1)");
+  group->add_option("--master-addr", options.world.master_addr, "Rank 0's address (default $MASTER_ADDR, else 127.0.0.1)");
+  group->add_option("--master-port", options.world.master_port, "Rank 0's TCPStore port (default $MASTER_PORT, else 29500)");
+  group->add_option("--dist-backend", options.world.backend, "gloo | nccl | auto")->capture_default_str();
 }
 
-void start_run(const CommonOptions& options) {
+std::shared_ptr<dist::Context> start_run(const CommonOptions& options) {
   if (options.quiet) spdlog::set_level(spdlog::level::warn);
+  auto world_options = options.world;
+  world_options.device = options.device;
+  world_options = dist::resolve_world(world_options);
+  if (world_options.world_size > 1 && !options.splits_work) {
+    throw Error("WORLD_SIZE", "this subcommand runs in one process; distributed runs are score, eval and "
+                              "distill --method dm|dc|dsa");
+  }
   RuntimeOptions runtime;
   runtime.threads = options.threads;
+  // Workers started by `ddkit launch` share this host's cores by default.
+  const char* local = std::getenv("LOCAL_WORLD_SIZE");
+  if (runtime.threads == 0 && local != nullptr && std::atoi(local) > 1) {
+    runtime.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::atoi(local));
+  }
   const int threads = configure_runtime(runtime);
   spdlog::debug("using {} threads", threads);
+  return dist::Context::connect(world_options);
 }
 
 data::Dataset load_data(const CommonOptions& options, bool load_test) {

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ddkit/data/dataset.h"
+#include "ddkit/dist/context.h"
 #include "ddkit/train/observer.h"
 
 namespace ddkit::distill {
@@ -22,12 +23,18 @@ struct CommonOptions {
   bool quiet = false;
   std::string data = "fashion-mnist";
   std::string data_dir = DDKIT_DEFAULT_DATA_DIR;
+  // Distributed runs: --rank/--world-size/--master-addr/--master-port, else
+  // RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT. Only subcommands that split their
+  // work set splits_work; the others refuse a world of more than one.
+  dist::WorldOptions world;
+  bool splits_work = false;
 };
 
 // Add the common flags; `with_data` adds --data/--data-dir too.
 void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data = true);
-// Configure threads/allocator/logging for this run; call first in a subcommand.
-void start_run(const CommonOptions& options);
+// Configure threads/allocator/logging for this run and join its world (a
+// world of one unless distributed); call first in a subcommand.
+std::shared_ptr<dist::Context> start_run(const CommonOptions& options);
 data::Dataset load_data(const CommonOptions& options, bool load_test = true);
 
 // Each subcommand registers itself on the app.
@@ -39,6 +46,7 @@ void register_eval(CLI::App& app);
 void register_score(CLI::App& app);
 void register_sample(CLI::App& app);
 void register_pipeline(CLI::App& app);
+void register_launch(CLI::App& app);
 void register_report(CLI::App& app);
 
 // --observer, --observer-model, --observer-epochs.

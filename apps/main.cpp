@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   ddkit::cli::register_score(app);
   ddkit::cli::register_sample(app);
   ddkit::cli::register_pipeline(app);
+  ddkit::cli::register_launch(app);
   ddkit::cli::register_report(app);
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ddkit/data/image_set.h"
+#include "ddkit/dist/context.h"
 #include "ddkit/report/histogram_svg.h"
 #include "ddkit/util/atomic_file.h"
 
@@ -39,7 +40,23 @@ ScoreRunResult run_scoring(const data::Dataset& data, const ScoreRunOptions& opt
     result.labels = set.labels;
     result.file_names = set.file_names;
   }
-  result.scores = score_images(data, images, result.labels, options.scoring);
+  // Each rank scores its share (boundaries at whole batches of model_scores'
+  // default 500, so every batch is the one a single process scores); the
+  // shares are summed into place, which is exact (the rest is zeros).
+  // Forgetting scores come from one training run over the whole split: rank 0's.
+  const auto& world = options.world;
+  const int rank = dist::rank_of(world), ranks = dist::size_of(world);
+  result.scores = at::zeros({images.size(0)}, at::kDouble);
+  const bool whole = options.scoring.scorer == Scorer::kForgetting;
+  const auto [begin, end] = whole ? std::pair<int64_t, int64_t>{0, rank == 0 ? images.size(0) : 0}
+                                  : dist::share(images.size(0), rank, ranks, /*align=*/500);
+  if (end > begin) {
+    const bool all = begin == 0 && end == images.size(0);
+    result.scores.narrow(0, begin, end - begin)
+        .copy_(score_images(data, all ? images : images.narrow(0, begin, end - begin),
+                            all ? result.labels : result.labels.narrow(0, begin, end - begin), options.scoring));
+  }
+  if (world) world->all_reduce_sum(result.scores);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const auto by_class = scores_by_class(result.labels, result.scores, data.num_classes);
@@ -65,6 +82,7 @@ ScoreRunResult run_scoring(const data::Dataset& data, const ScoreRunOptions& opt
   histogram.hi = unit_range ? 1.0 : std::max(1e-9, result.scores.max().item<double>());
   histogram.x_label = scorer_name(options.scoring.scorer);
 
+  if (!dist::is_root(world)) return result;  // rank 0 writes the outputs
   // A fresh output directory appears whole; in an existing one (e.g. the image
   // set itself, to give a pool its scores) each file is replaced atomically.
   const bool fresh = !fs::exists(options.out);

@@ -3,11 +3,16 @@
 // histograms) and difficulty.json (per-class mean difficulty).
 #pragma once
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "ddkit/data/dataset.h"
 #include "ddkit/difficulty/scores.h"
+
+namespace ddkit::dist {
+class Context;
+}
 
 namespace ddkit::difficulty {
 
@@ -16,6 +21,10 @@ struct ScoreRunOptions {
   std::string set_dir;  // empty: the training split
   std::filesystem::path out;
   bool quiet = false;
+  // Distributed runs: each rank scores a contiguous share of the images (whole
+  // batches, as in one process; observers are trained identically on every
+  // rank), rank 0 gathers the scores and writes. Null: a world of one.
+  std::shared_ptr<dist::Context> world;
 };
 
 struct ScoreRunResult {

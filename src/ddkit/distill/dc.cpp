@@ -5,6 +5,7 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
 
+#include "ddkit/dist/context.h"
 #include "ddkit/distill/gradient_distance.h"
 #include "ddkit/distill/sdc.h"
 #include "ddkit/models/factory.h"
@@ -46,9 +47,17 @@ double DcDistiller::run(uint64_t seed, bool update) {
   const auto parameters = net->parameters();
   torch::optim::SGD net_optimizer(parameters, torch::optim::SGDOptions(options_.lr_net));
   double loss_sum = 0.0;
+  const auto& world = options_.world;
+  const int rank = dist::rank_of(world), ranks = dist::size_of(world);
   for (int64_t ol = 0; ol < options_.outer_loop; ++ol) {
     at::Tensor loss = at::zeros({}, images_.options());
     for (int64_t c = 0; c < data_.num_classes; ++c) {
+      if (!dist::owns(c, rank, ranks)) {
+        // Another rank's class: make its draws (class_pair's) and nothing else.
+        (void)at::randperm(static_cast<int64_t>(real_by_class_[static_cast<size_t>(c)].size()), generator, at::kLong);
+        if (options_.dsa) (void)at::randint(0, 100000, {1}, generator, at::kLong);
+        continue;
+      }
       const auto [real, syn] = class_pair(c, options_.batch_real, options_.dsa, options_.dsa_options, generator);
       const auto label_real = at::full({real.size(0)}, c, at::TensorOptions(at::kLong).device(images_.device()));
       const auto label_syn = at::full({ipc_}, c, at::TensorOptions(at::kLong).device(images_.device()));
@@ -62,9 +71,13 @@ double DcDistiller::run(uint64_t seed, bool update) {
       // SDC: the synthetic gradient is at hand; its norm is the class's GraNd.
       if (options_.sdc_lambda > 0) loss = loss + options_.sdc_lambda * gradient_norm(g_syn);
     }
-    loss_sum += loss.item<double>();
-    if (!update) return loss.item<double>();
-    sgd_step(torch::autograd::grad({loss}, {images_})[0], options_.lr_images, options_.momentum);
+    const double step_loss = world ? world->all_reduce_sum(loss.item<double>()) : loss.item<double>();
+    loss_sum += step_loss;
+    if (!update) return step_loss;
+    // This rank's classes' rows of the gradient, summed with the other ranks'.
+    auto grad = loss.requires_grad() ? torch::autograd::grad({loss}, {images_})[0] : at::zeros_like(images_);
+    if (world) world->all_reduce_sum(grad);
+    sgd_step(grad, options_.lr_images, options_.momentum);
     if (ol == options_.outer_loop - 1) break;
     // Inner loop: train the network on the (detached) synthetic set.
     const auto syn_train = images_.detach();

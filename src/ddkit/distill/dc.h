@@ -3,6 +3,7 @@
 // outer iteration.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -11,6 +12,10 @@
 #include "ddkit/augment/dsa.h"
 #include "ddkit/data/dataset.h"
 #include "ddkit/distill/matching.h"
+
+namespace ddkit::dist {
+class Context;
+}
 
 namespace ddkit::distill {
 
@@ -26,6 +31,10 @@ struct DcOptions {
   augment::DsaOptions dsa_options;
   std::string model = "convnet";
   double sdc_lambda = 0.0;   // SDC (§9): + λ Σ_c ‖∇θ CE(f(S_c), c)‖₂ on the matching network; 0 = off
+  // Distributed runs: rank r matches classes c with c % W == r, the image
+  // gradients are all-reduced, and the inner loop runs identically on every
+  // rank (same seed, same draws). Null: a world of one.
+  std::shared_ptr<dist::Context> world;
 };
 
 // The published (outer_loop, inner_loop) for an IPC: 1 -> (1, 1), 10 -> (10, 50),

@@ -2,6 +2,7 @@
 // VICO-UoE/DatasetCondensation main_DM.py). Library core: one iteration.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <ATen/core/Generator.h>
@@ -10,6 +11,10 @@
 #include "ddkit/augment/dsa.h"
 #include "ddkit/data/dataset.h"
 #include "ddkit/distill/matching.h"
+
+namespace ddkit::dist {
+class Context;
+}
 
 namespace ddkit::distill {
 
@@ -23,6 +28,10 @@ struct DmOptions {
   // SDC (§9) [ddkit for DM]: + λ Σ_c ‖∇θ CE(classify(embed(S_c)), c)‖₂ on the
   // iteration's frozen random network with its classifier; 0 = off.
   double sdc_lambda = 0.0;
+  // Distributed runs: rank r computes the loss of classes c with c % W == r
+  // (every rank draws every class's random numbers, so the draws do not depend
+  // on W) and the image gradients are all-reduced. Null: a world of one.
+  std::shared_ptr<dist::Context> world;
 };
 
 class DmDistiller : public MatchingDistiller {

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ddkit/data/tensor_io.h"
+#include "ddkit/dist/context.h"
 #include "ddkit/distill/baselines.h"
 #include "ddkit/distill/sdc.h"
 #include "ddkit/train/device.h"
@@ -93,6 +94,7 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
   }
   const double lambda = o.sdc_lambda >= 0 ? o.sdc_lambda : default_sdc_lambda(o.method, o.ipc);
   o.dm.sdc_lambda = lambda;
+  o.dm.world = o.dc.world = o.world;
   o.dc.sdc_lambda = lambda;
   o.mtt.sdc_lambda = lambda;
   if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : o.method == "mtt" ? 5000 : 1000;
@@ -168,6 +170,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   progress_options.quiet = options.quiet;
   Progress progress(options.method, options.iterations - first_iteration, progress_options);
   auto save_checkpoint = [&](int64_t next_iteration) {
+    if (!dist::is_root(options.world)) return;  // rank 0 writes (every rank holds the same state)
     fs::create_directories(ckpt);
     data::save_tensor(ckpt / "images.pt", distiller.images());
     data::save_tensor(ckpt / "velocity.pt", distiller.velocity());
@@ -204,6 +207,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   set.meta["resumed_from"] = first_iteration;
   if (mtt) set.meta["learned_lr"] = mtt->learned_lr();  // ddkit eval trains with it
   set.meta["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  if (!dist::is_root(options.world)) return set;
   data::write_image_set(options.out, set, data);
   fs::remove_all(ckpt, ec);
   return set;

@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "ddkit/dist/context.h"
 #include "ddkit/models/factory.h"
 #include "ddkit/train/device.h"
 #include "ddkit/train/rng.h"
@@ -30,6 +32,18 @@ json protocol_json(const EvalOptions& options) {
           {"weight_decay", t.weight_decay}, {"batch_size", t.batch_size}, {"dsa", t.dsa},
           {"dsa_strategy", t.dsa ? t.dsa_options.strategy : ""}, {"seed", options.seed},
           {"lr_decay", "x0.1 after epoch epochs/2+1, new optimizer"}};
+}
+
+// Rank 0's copy of `value` on every rank (a world of one: unchanged).
+void broadcast_json(const std::shared_ptr<dist::Context>& world, json& value) {
+  if (!world || !world->distributed()) return;
+  const std::string text = world->root() ? value.dump() : std::string();
+  auto length = at::full({1}, static_cast<int64_t>(text.size()), at::kLong);
+  world->broadcast(length);
+  auto bytes = at::zeros({length.item<int64_t>()}, at::kByte);
+  if (world->root()) std::memcpy(bytes.data_ptr<uint8_t>(), text.data(), text.size());
+  world->broadcast(bytes);
+  if (!world->root()) value = json::parse(std::string(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel()));
 }
 
 }  // namespace
@@ -81,7 +95,10 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
   const auto partial_file = options.out_dir.empty() ? std::filesystem::path() : options.out_dir / "results.partial.json";
   json partial = {{"protocol", protocol_json(options)}, {"models", json::object()}};
   std::error_code ec;
-  if (options.resume && !partial_file.empty() && std::filesystem::exists(partial_file, ec)) {
+  const auto& world = options.world;
+  const int rank = dist::rank_of(world), ranks = dist::size_of(world);
+  const bool root = rank == 0;
+  if (root && options.resume && !partial_file.empty() && std::filesystem::exists(partial_file, ec)) {
     const auto bytes = read_file_bytes(partial_file);
     auto saved = json::parse(bytes.begin(), bytes.end(), nullptr, false);
     if (saved.is_discarded() || saved.value("protocol", json()) != partial["protocol"]) {
@@ -89,6 +106,7 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
     }
     partial = saved;
   }
+  broadcast_json(world, partial);  // what rank 0 resumes from
 
   const auto start = std::chrono::steady_clock::now();
   EvalResult result;
@@ -107,20 +125,31 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
     ProgressOptions progress_options;
     progress_options.quiet = options.quiet;
     progress_options.unit = "epoch";
-    Progress progress(fmt::format("eval {}", model_name), (options.runs - first_run) * (options.training.epochs + 1),
-                      progress_options);
-    for (int64_t run = first_run; run < options.runs; ++run) {
-      auto generator = seed_unit_of_work(options.seed + static_cast<uint64_t>(run));
-      auto model = models::make_model(model_name, shape, data.num_classes);
-      model->to(device);
-      train_classifier(*model, images, labels, options.training, generator, [&](int64_t epoch, double loss) {
-        progress.advance(1, fmt::format("run {}/{} loss {:.4f}", run + 1, options.runs, loss));
-      });
-      const double accuracy = test_accuracy(*model, test_images, test_labels);
-      model_result.accuracies.push_back(accuracy);
-      if (!options.quiet) spdlog::info("{} run {}/{}: {:.2f}%", model_name, run + 1, options.runs, accuracy);
-      done.push_back(accuracy);
-      if (!partial_file.empty()) write_file_atomic(partial_file, partial.dump(2));
+    // Rounds of `ranks` runs: this rank trains run round + rank (a world of
+    // one: every run in turn); the round's accuracies are summed into place.
+    const int64_t my_runs = std::max<int64_t>(0, (options.runs - first_run - rank + ranks - 1) / ranks);
+    Progress progress(fmt::format("eval {}", model_name), my_runs * (options.training.epochs + 1), progress_options);
+    for (int64_t round = first_run; round < options.runs; round += ranks) {
+      const int64_t in_round = std::min<int64_t>(ranks, options.runs - round);
+      auto round_accuracies = at::zeros({in_round}, at::kDouble);
+      const int64_t run = round + rank;
+      if (run < options.runs) {
+        auto generator = seed_unit_of_work(options.seed + static_cast<uint64_t>(run));
+        auto model = models::make_model(model_name, shape, data.num_classes);
+        model->to(device);
+        train_classifier(*model, images, labels, options.training, generator, [&](int64_t epoch, double loss) {
+          progress.advance(1, fmt::format("run {}/{} loss {:.4f}", run + 1, options.runs, loss));
+        });
+        const double accuracy = test_accuracy(*model, test_images, test_labels);
+        round_accuracies[rank] = accuracy;
+        if (!options.quiet) spdlog::info("{} run {}/{}: {:.2f}%", model_name, run + 1, options.runs, accuracy);
+      }
+      if (world) world->all_reduce_sum(round_accuracies);
+      for (int64_t i = 0; i < in_round; ++i) {
+        model_result.accuracies.push_back(round_accuracies[i].item<double>());
+        done.push_back(model_result.accuracies.back());
+      }
+      if (root && !partial_file.empty()) write_file_atomic(partial_file, partial.dump(2));
     }
     progress.finish();
     std::tie(model_result.mean, model_result.std) = mean_std(model_result.accuracies);
@@ -128,7 +157,7 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
     result.models.push_back(model_result);
   }
   result.wall_seconds = seconds_since(start);
-  if (!options.out_dir.empty()) {
+  if (root && !options.out_dir.empty()) {
     write_file_atomic(options.out_dir / "results.json", result.to_json(options, set_description).dump(2) + "\n");
     std::filesystem::remove(partial_file, ec);
   }

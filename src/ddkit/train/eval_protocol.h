@@ -3,6 +3,7 @@
 // report mean ± std in percent; results.json per DESIGN "File formats".
 #pragma once
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,10 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/data/image_set.h"
 #include "ddkit/train/trainer.h"
+
+namespace ddkit::dist {
+class Context;
+}
 
 namespace ddkit::train {
 
@@ -25,6 +30,10 @@ struct EvalOptions {
   bool resume = false;  // skip runs already recorded in <out>/results.partial.json
   bool quiet = false;
   std::filesystem::path out_dir;  // results.json is written here (if not empty)
+  // Distributed runs: the runs go round by round, run r of a round on rank
+  // (r - first) % W; the accuracies are gathered after each round and rank 0
+  // writes results(.partial).json. Null: a world of one.
+  std::shared_ptr<dist::Context> world;
 
   static EvalOptions dsa_setting();
 };
