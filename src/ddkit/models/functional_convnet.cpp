@@ -46,14 +46,19 @@ at::Tensor FunctionalConvNet::forward(const at::Tensor& theta, const at::Tensor&
     throw Error("parameters", "a flat vector of " + std::to_string(parameter_count()) + " values is needed, got " +
                                   std::to_string(theta.numel()));
   }
-  int64_t offset = 0;
-  size_t k = 0;
-  auto next = [&]() {
-    const auto& s = shapes[k++];
+  // One split (its backward is one concatenation) rather than a narrow per
+  // parameter (each of whose backwards would zero-fill a P-sized gradient).
+  std::vector<int64_t> sizes;
+  for (const auto& s : shapes) {
     int64_t n = 1;
     for (auto v : s) n *= v;
-    auto view = theta.narrow(0, offset, n).view(s);
-    offset += n;
+    sizes.push_back(n);
+  }
+  const auto parts = theta.split_with_sizes(sizes);
+  size_t k = 0;
+  auto next = [&]() {
+    auto view = parts[k].view(shapes[k]);
+    ++k;
     return view;
   };
   at::Tensor out = x;
