@@ -62,7 +62,10 @@ TEST(Pipeline, DmPoolDgsAndPlainAreEvaluatedAndResumeReusesStages) {
   for (size_t at = html.find("<tr class=\"result\">"); at != std::string::npos; at = html.find("<tr class=\"result\">", at + 1)) ++rows;
   EXPECT_EQ(rows, 2u);
   EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
-  EXPECT_EQ(html.find("http"), std::string::npos);  // self-contained: no network references
+  // Self-contained: nothing is fetched (SVG's xmlns URI is a name, not a fetch).
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(html.find("href=\"http"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
 
   // --resume reuses every finished stage and reports the same accuracies.
   auto again = options;
