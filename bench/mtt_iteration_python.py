@@ -31,7 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from distill_iteration_python import ConvNet, DsaParam, diff_augment, load_fashion_mnist  # noqa: E402
 
-STRATEGY = "color_crop_cutout_scale_rotate"  # Fashion-MNIST: no flip (ddkit's digit-data rule)
+STRATEGY = "color_crop_cutout_flip_scale_rotate"  # ddkit drops flip for MNIST digits only
 
 
 class ReparamModule(nn.Module):
