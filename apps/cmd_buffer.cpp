@@ -30,9 +30,11 @@ void register_buffer(CLI::App& app) {
   command->add_option("--stop-after", b.stop_after, "Train at most N experts now and stop");
   command->add_option("--out", b.out, "Buffer directory")->required();
   command->callback([options] {
-    start_run(options->common);
+    options->common.splits_work = true;  // by experts
+    const auto world = start_run(options->common);
     const auto data = load_data(options->common, /*load_test=*/options->buffer.test_every_epoch);
     auto run = options->buffer;
+    run.world = world;
     run.seed = options->common.seed;
     run.device = options->common.device;
     run.quiet = options->common.quiet;

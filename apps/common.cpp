@@ -36,8 +36,8 @@ std::shared_ptr<dist::Context> start_run(const CommonOptions& options) {
   world_options.device = options.device;
   world_options = dist::resolve_world(world_options);
   if (world_options.world_size > 1 && !options.splits_work) {
-    throw Error("WORLD_SIZE", "this subcommand runs in one process; distributed runs are score, eval and "
-                              "distill --method dm|dc|dsa");
+    throw Error("WORLD_SIZE", "this subcommand runs in one process; distributed runs are score, eval, buffer "
+                              "and distill --method dm|dc|dsa");
   }
   RuntimeOptions runtime;
   runtime.threads = options.threads;

@@ -234,6 +234,23 @@ TEST(DistLaunch, DmAndDcTwoWorkersMatchOneProcess) {
   }
 }
 
+TEST(DistLaunch, BufferTwoWorkersEqualsOneProcess) {
+  const auto t = tiny("buffer");
+  // 3 experts: a full round of two and a round of one.
+  const std::string args = "buffer --experts 3 --epochs 1 --width 16 --no-test --seed 6 " + t.data;
+  ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0) << read_text(t.dir / "one.err");
+  ASSERT_EQ(run_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + (t.dir / "two").string()), 0)
+      << read_text(t.dir / "two.err");
+  for (int e = 0; e < 3; ++e) {
+    const auto name = "expert_" + std::to_string(e) + ".pt";
+    const auto a = ddkit::data::load_tensor(t.dir / "one" / name), b = ddkit::data::load_tensor(t.dir / "two" / name);
+    EXPECT_TRUE(at::equal(a, b)) << name;
+    EXPECT_TRUE(fs::exists(t.dir / "two" / ("expert_" + std::to_string(e) + ".json")));
+  }
+  EXPECT_FALSE(at::equal(ddkit::data::load_tensor(t.dir / "one" / "expert_0.pt"),
+                         ddkit::data::load_tensor(t.dir / "one" / "expert_1.pt")));
+}
+
 TEST(DistLaunch, KilledWorkerFailsFastAndEvalResumes) {
   const auto t = tiny("kill_eval");
   ASSERT_EQ(run_ddkit(t.dir, "set", "distill --method random --ipc 2 " + t.data + " --out " + (t.dir / "set").string()), 0);

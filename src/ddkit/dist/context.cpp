@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include <ATen/ATen.h>
@@ -201,6 +202,16 @@ void Context::broadcast(at::Tensor& tensor, int root) const {
     opts.rootRank = root;
     return impl_->group->broadcast(t, opts);
   });
+}
+
+std::string Context::broadcast_string(const std::string& text, int root) const {
+  if (!impl_->group) return text;
+  auto length = at::full({1}, static_cast<int64_t>(text.size()), at::kLong);
+  broadcast(length, root);
+  auto bytes = at::zeros({length.item<int64_t>()}, at::kByte);
+  if (rank_ == root) std::memcpy(bytes.data_ptr<uint8_t>(), text.data(), text.size());
+  broadcast(bytes, root);
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()));
 }
 
 void Context::barrier() const {

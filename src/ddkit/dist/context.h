@@ -52,6 +52,8 @@ class Context {
   void all_reduce_sum(at::Tensor& tensor) const;
   double all_reduce_sum(double value) const;
   void broadcast(at::Tensor& tensor, int root = 0) const;
+  // `text` of rank `root` on every rank.
+  std::string broadcast_string(const std::string& text, int root = 0) const;
   void barrier() const;
 
  private:

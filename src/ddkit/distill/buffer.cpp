@@ -9,6 +9,7 @@
 #include <torch/optim/sgd.h>
 
 #include "ddkit/data/tensor_io.h"
+#include "ddkit/dist/context.h"
 #include "ddkit/distill/matching_run.h"
 #include "ddkit/models/convnet.h"
 #include "ddkit/train/device.h"
@@ -62,13 +63,17 @@ void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
   const fs::path& dir = options.out;
   const auto settings = settings_json(data, options);
   std::error_code ec;
-  fs::create_directories(dir);
-  if (options.resume && fs::exists(dir / "meta.json", ec)) {
+  // Distributed: rank 0 alone reads and writes the directory (the others wait
+  // for its list of missing experts); experts go round by round.
+  const auto& world = options.world;
+  const int rank = dist::rank_of(world), ranks = dist::size_of(world);
+  if (rank == 0) fs::create_directories(dir);
+  if (rank == 0 && options.resume && fs::exists(dir / "meta.json", ec)) {
     const auto old = read_json(dir / "meta.json");
     if (old.value("settings", json()) != settings) {
       throw Error((dir / "meta.json").string(), "was written with other settings; remove it or drop --resume");
     }
-  } else {
+  } else if (rank == 0) {
     for (const auto& entry : fs::directory_iterator(dir)) {
       const auto name = entry.path().filename().string();
       if (name.rfind("expert_", 0) == 0) fs::remove(entry.path());
@@ -84,13 +89,14 @@ void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
                {"format", "expert_<e>.pt: float32 [epochs + 1, parameter_count]; row k = ConvNet parameters "
                           "(in parameters() order, flattened) after k epochs"},
                {"ddkit_version", DDKIT_VERSION}};
-  write_file_atomic(dir / "meta.json", meta.dump(2));
+  if (rank == 0) write_file_atomic(dir / "meta.json", meta.dump(2));
 
   std::vector<int64_t> todo;
-  for (int64_t e = 0; e < options.experts; ++e) {
+  for (int64_t e = 0; rank == 0 && e < options.experts; ++e) {
     if (!(options.resume && fs::exists(expert_file(dir, e), ec))) todo.push_back(e);
   }
   if (options.stop_after > 0 && static_cast<int64_t>(todo.size()) > options.stop_after) todo.resize(options.stop_after);
+  if (ranks > 1) todo = json::parse(world->broadcast_string(json(todo).dump())).get<std::vector<int64_t>>();
   if (todo.empty()) {
     spdlog::info("buffer {}: all {} experts are there", dir.string(), options.experts);
     return;
@@ -106,8 +112,33 @@ void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
   ProgressOptions progress_options;
   progress_options.quiet = options.quiet;
   progress_options.unit = "img";
-  Progress progress("buffer", static_cast<int64_t>(todo.size()) * options.epochs * n, progress_options);
-  for (const int64_t e : todo) {
+  // Expert todo[i] is trained on rank i % ranks; after each round of `ranks`
+  // experts every trajectory goes to rank 0 (broadcast from its owner), which writes it.
+  const int64_t mine = (static_cast<int64_t>(todo.size()) - rank + ranks - 1) / ranks;
+  Progress progress("buffer", mine * options.epochs * n, progress_options);
+  at::Tensor own_rows;
+  std::string own_log;
+  auto end_of_round = [&](size_t i) {
+    if ((i + 1) % static_cast<size_t>(ranks) != 0 && i + 1 != todo.size()) return;
+    for (size_t k = i - i % static_cast<size_t>(ranks); k <= i; ++k) {
+      const int owner = static_cast<int>(k % static_cast<size_t>(ranks));
+      at::Tensor rows = owner == rank ? own_rows : at::empty({options.epochs + 1, parameter_count}, at::kFloat);
+      std::string log_text = own_log;
+      if (ranks > 1) {
+        world->broadcast(rows, owner);
+        log_text = world->broadcast_string(own_log, owner);
+      }
+      if (rank != 0) continue;
+      write_file_atomic(dir / fmt::format("expert_{}.json", todo[k]), log_text);
+      data::save_tensor(expert_file(dir, todo[k]), rows);  // last: marks the expert finished
+    }
+  };
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const int64_t e = todo[i];
+    if (static_cast<int>(i % static_cast<size_t>(ranks)) != rank) {
+      end_of_round(i);
+      continue;
+    }
     const auto start = std::chrono::steady_clock::now();
     auto generator = train::seed_unit_of_work(iteration_seed(options.seed, e));
     models::ConvNetOptions net_options;
@@ -148,11 +179,10 @@ void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
       log.push_back(entry);
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    write_file_atomic(dir / fmt::format("expert_{}.json", e),
-                      json{{"expert", e}, {"seed", iteration_seed(options.seed, e)}, {"epochs", log},
-                           {"wall_seconds", seconds}}
-                          .dump(2));
-    data::save_tensor(expert_file(dir, e), at::stack(rows));  // last: marks the expert finished
+    own_log = json{{"expert", e}, {"seed", iteration_seed(options.seed, e)}, {"epochs", log}, {"wall_seconds", seconds}}
+                  .dump(2);
+    own_rows = at::stack(rows).contiguous();
+    end_of_round(i);
   }
   progress.finish();
 }

@@ -13,6 +13,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -21,6 +22,10 @@
 #include "ddkit/augment/dsa.h"
 #include "ddkit/data/dataset.h"
 #include "ddkit/models/functional_convnet.h"
+
+namespace ddkit::dist {
+class Context;
+}
 
 namespace ddkit::distill {
 
@@ -40,6 +45,10 @@ struct BufferOptions {
   bool resume = false;           // keep finished experts of the same settings (may add experts)
   int64_t stop_after = 0;        // train at most this many experts now (0 = all)
   std::filesystem::path out;
+  // Distributed runs: the missing experts go round by round, the k-th of a
+  // round on rank k; each trajectory is broadcast to rank 0, which writes
+  // everything. Null: a world of one.
+  std::shared_ptr<dist::Context> world;
 };
 
 // Trains the missing experts and writes the buffer directory. Without --resume
