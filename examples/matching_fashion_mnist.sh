@@ -5,7 +5,8 @@
 #   2. `ddkit pipeline --no-plain` with λ = 0 and the best λ gives the DGS rows
 #      (pool of POOL_FACTOR x IPC per class, DGS target "original");
 #   3. examples/matching_table.py prints the README table.
-# Usage: examples/matching_fashion_mnist.sh [OUT_DIR]   (env as sdc_sweep.sh, plus POOL_FACTOR_<ipc>, OBSERVER_EPOCHS)
+# Usage: examples/matching_fashion_mnist.sh [OUT_DIR]
+#   env as sdc_sweep.sh, plus POOL_FACTOR_<ipc>, OBSERVER_EPOCHS, SKIP_SWEEP=1 (use the sweep's runs as they are)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
 OUT=${1:-runs/matching}
@@ -21,7 +22,7 @@ export ITERS_dc_1 ITERS_dsa_1 ITERS_dm_1 ITERS_dc_10 ITERS_dsa_10 ITERS_dm_10 IP
 HERE=$(dirname "$0")
 mkdir -p "$OUT"
 
-bash "$HERE/sdc_sweep.sh" "$OUT"
+[ -n "${SKIP_SWEEP:-}" ] || bash "$HERE/sdc_sweep.sh" "$OUT"
 
 # One observer and one scoring of the training split for every pipeline.
 [ -f "$OUT/observer.pt" ] || "$DDKIT" train --model convnet --epochs "$OBSERVER_EPOCHS" --seed "$SEED" --quiet --out "$OUT/observer.pt"
