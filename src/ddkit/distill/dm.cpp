@@ -59,7 +59,8 @@ at::Tensor DmDistiller::matching_loss(uint64_t seed) {
     real_offset += n_real;
   }
   if (sdc) {
-    loss = loss + options_.sdc_lambda * sdc_penalty(*net, syn_parts, /*create_graph=*/true);
+    // Each rank adds its own classes' terms; the all-reduced gradient sums them.
+    loss = loss + options_.sdc_lambda * sdc_penalty(*net, syn_parts, /*create_graph=*/true, classes);
   }
   return loss;
 }

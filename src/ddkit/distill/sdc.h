@@ -29,7 +29,9 @@ at::Tensor class_gradient_norm(const at::Tensor& logits, int64_t label, const st
                                bool create_graph);
 
 // The SDC term Σ_c ‖∇_θ CE(net(S_c), c)‖₂ with one forward pass per class, so
-// that each class's double backward touches only its own images.
-at::Tensor sdc_penalty(models::ClassifierImpl& net, const std::vector<at::Tensor>& class_images, bool create_graph);
+// that each class's double backward touches only its own images. `labels[k]`
+// is the class of class_images[k]; empty: 0, 1, 2, ... in order.
+at::Tensor sdc_penalty(models::ClassifierImpl& net, const std::vector<at::Tensor>& class_images, bool create_graph,
+                       const std::vector<int64_t>& labels = {});
 
 }  // namespace ddkit::distill
