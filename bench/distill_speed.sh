@@ -18,7 +18,10 @@
 # DM: one iteration), except DC/DSA in default Python (1 thread, ~5 min an
 # iteration, its one-time costs are lost in it, and malloc's defaults hand the
 # heap back anyway). --outer-loop/--inner-loop shrink DC/DSA for a quick check.
-# Run time at the defaults, 2 cores: about 15 minutes, most of it Python at 1 thread.
+# Run time at the defaults on a quiet 2-core machine: about 18 minutes (ddkit 3.4,
+# Python default 11 — a DC or DSA iteration at 1 thread is ~5 minutes —, Python
+# tuned 4); --no-python-default: about 7.5 minutes. Nothing else should run meanwhile:
+# under load, 2-thread runs slow down far more than 1-thread ones.
 # Raw outputs are kept in $OUT_DIR (default build/distill_speed/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
