@@ -15,6 +15,12 @@ namespace fs = std::filesystem;
 
 namespace {
 data::Dataset tiny_dataset() { return ddkit_test::tiny_mnist_dataset("distill_mnist"); }
+// ipc distinct random real images per class: the matching methods' start.
+data::ImageSet random_start(const data::Dataset& data, int64_t ipc) {
+  distill::RandomOptions init;
+  init.ipc = ipc;
+  return distill::select_random(data, init);
+}
 }  // namespace
 
 TEST(Herding, GreedyOrderOnHandMadeFeatures) {
@@ -117,9 +123,7 @@ TEST(GradientDistance, IsDifferentiableInTheSyntheticGradient) {
 
 TEST(DistributionMatching, OneIterationLowersTheLossOnTheSameNetwork) {
   const auto data = tiny_dataset();
-  distill::RandomOptions init;
-  init.ipc = 2;
-  const auto start = distill::select_random(data, init);
+  const auto start = random_start(data, 2);
   distill::DmOptions options;
   options.model = "convnet-w32";
   options.batch_real = 16;
@@ -134,9 +138,7 @@ TEST(DistributionMatching, OneIterationLowersTheLossOnTheSameNetwork) {
 
 TEST(DistributionMatching, SameSeedSameImages) {
   const auto data = tiny_dataset();
-  distill::RandomOptions init;
-  init.ipc = 1;
-  const auto start = distill::select_random(data, init);
+  const auto start = random_start(data, 1);
   distill::DmOptions options;
   options.model = "convnet-w32";
   options.batch_real = 8;
@@ -200,9 +202,7 @@ TEST(GradientMatching, PublishedLoopsPerIpc) {
 
 TEST(GradientMatching, OneDcAndOneDsaIterationLowerTheLoss) {
   const auto data = tiny_dataset();
-  distill::RandomOptions init;
-  init.ipc = 2;
-  const auto start = distill::select_random(data, init);
+  const auto start = random_start(data, 2);
   for (const bool dsa : {false, true}) {
     distill::DcOptions options;
     options.model = "convnet-w32";
@@ -221,9 +221,7 @@ TEST(GradientMatching, OneDcAndOneDsaIterationLowerTheLoss) {
 
 TEST(GradientMatching, InnerLoopsRunAndAreReproducible) {
   const auto data = tiny_dataset();
-  distill::RandomOptions init;
-  init.ipc = 1;
-  const auto start = distill::select_random(data, init);
+  const auto start = random_start(data, 1);
   distill::DcOptions options;
   options.model = "convnet-w32";
   options.outer_loop = 2;
@@ -300,9 +298,7 @@ double synthetic_gradient_norm(const data::Dataset& data, const at::Tensor& imag
 
 TEST(Sdc, PositiveLambdaLowersTheSyntheticGradientNormInDcAndDm) {
   const auto data = tiny_dataset();
-  distill::RandomOptions init;
-  init.ipc = 2;
-  const auto start = distill::select_random(data, init);
+  const auto start = random_start(data, 2);
   for (const std::string method : {"dc", "dm"}) {
     std::vector<double> norms;
     for (const double lambda : {0.0, 10.0}) {

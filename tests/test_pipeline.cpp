@@ -7,34 +7,16 @@
 #include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
 #include "fixtures.h"
+#include "pipeline_fixtures.h"
 
 using namespace ddkit;
 namespace fs = std::filesystem;
 
-namespace {
-pipeline::PipelineOptions tiny_options(const fs::path& out, const std::string& method) {
-  pipeline::PipelineOptions options;
-  options.distill.method = method;
-  options.distill.ipc = 2;
-  options.distill.pool_factor = 3;
-  options.distill.matching.iterations = 2;
-  options.distill.matching.dm.model = "convnet-w32";
-  options.distill.matching.dm.batch_real = 8;
-  options.observer.model = "convnet-w32";
-  options.observer.epochs = 1;
-  options.eval.models = {"convnet-w32"};
-  options.eval.runs = 2;
-  options.eval_epochs = 3;
-  options.quiet = true;
-  options.out = out;
-  return options;
-}
-}  // namespace
 
 TEST(Pipeline, DmPoolDgsAndPlainAreEvaluatedAndResumeReusesStages) {
   const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
   const auto out = ddkit_test::fresh_dir("pipeline_dm");
-  const auto options = tiny_options(out, "dm");
+  const auto options = ddkit_test::tiny_pipeline_options(out, "dm");
   const auto results = pipeline::run_pipeline(data, options);
 
   // The pool holds pool_factor x ipc per class, the DGS set and the plain set ipc.
@@ -78,7 +60,7 @@ TEST(Pipeline, DmPoolDgsAndPlainAreEvaluatedAndResumeReusesStages) {
 TEST(Pipeline, RandomWithoutPlainAndABadProtocol) {
   const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
   const auto out = ddkit_test::fresh_dir("pipeline_random");
-  auto options = tiny_options(out, "random");
+  auto options = ddkit_test::tiny_pipeline_options(out, "random");
   options.compare_plain = false;
   const auto results = pipeline::run_pipeline(data, options);
   EXPECT_FALSE(results["sets"].contains("plain"));

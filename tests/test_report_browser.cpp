@@ -14,6 +14,7 @@
 #include "ddkit/data/image_io.h"
 #include "ddkit/pipeline/pipeline.h"
 #include "fixtures.h"
+#include "pipeline_fixtures.h"
 
 using namespace ddkit;
 namespace fs = std::filesystem;
@@ -45,17 +46,8 @@ TEST(ReportInBrowser, ChromiumRendersTheAccuracyTableAndANonBlankPage) {
   }
   const auto data = ddkit_test::tiny_mnist_dataset("report_browser_mnist");
   const auto out = ddkit_test::fresh_dir("report_browser");
-  pipeline::PipelineOptions options;
-  options.distill.method = "random";
-  options.distill.ipc = 2;
-  options.distill.pool_factor = 3;
-  options.observer.model = "convnet-w32";
-  options.observer.epochs = 1;
-  options.eval.models = {"convnet-w32"};
-  options.eval.runs = 2;
+  auto options = ddkit_test::tiny_pipeline_options(out / "run", "random");
   options.eval_epochs = 2;
-  options.quiet = true;
-  options.out = out / "run";
   pipeline::run_pipeline(data, options);
   const auto report = fs::absolute(out / "run" / "report.html");
   ASSERT_TRUE(fs::exists(report));

@@ -5,7 +5,6 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
 
 #include "ddkit/data/tensor_io.h"
@@ -154,22 +153,14 @@ void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
     std::vector<at::Tensor> rows{models::flatten_parameters(*net).to(at::kCPU)};
     json log = json::array();
     for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-      const auto order = at::randperm(n, generator, at::TensorOptions().dtype(at::kLong)).to(device);
-      double loss_sum = 0.0;
-      for (int64_t s = 0; s < n; s += options.batch_size) {
-        const auto index = order.narrow(0, s, std::min(options.batch_size, n - s));
-        auto batch = images.index_select(0, index);
-        if (options.dsa) batch = augment::dsa_augment(batch, options.dsa_options, std::nullopt, generator);
-        const auto loss = torch::nn::functional::cross_entropy(net->forward(batch), labels.index_select(0, index));
-        optimizer.zero_grad();
-        loss.backward();
-        optimizer.step();
-        loss_sum += loss.item<double>() * static_cast<double>(index.size(0));
-        progress.advance(index.size(0), fmt::format("expert {}/{} epoch {}/{}", e + 1, options.experts, epoch + 1,
-                                                    options.epochs));
-      }
+      const double train_loss = train::train_epoch(
+          *net, images, labels, optimizer, options.batch_size, options.dsa ? &options.dsa_options : nullptr, generator,
+          [&](int64_t batch) {
+            progress.advance(batch, fmt::format("expert {}/{} epoch {}/{}", e + 1, options.experts, epoch + 1,
+                                                options.epochs));
+          });
       rows.push_back(models::flatten_parameters(*net).to(at::kCPU));
-      json entry = {{"epoch", epoch + 1}, {"train_loss", loss_sum / static_cast<double>(n)}};
+      json entry = {{"epoch", epoch + 1}, {"train_loss", train_loss}};
       if (test) entry["test_accuracy"] = train::test_accuracy(*net, test_images, test_labels);
       if (!options.quiet) {
         spdlog::info("expert {}/{} epoch {}/{}: loss {:.4f}{}", e + 1, options.experts, epoch + 1, options.epochs,

@@ -10,6 +10,7 @@
 #include "ddkit/distill/sdc.h"
 #include "ddkit/models/factory.h"
 #include "ddkit/train/rng.h"
+#include "ddkit/train/trainer.h"
 #include "ddkit/util/error.h"
 
 namespace ddkit::distill {
@@ -82,16 +83,8 @@ double DcDistiller::run(uint64_t seed, bool update) {
     // Inner loop: train the network on the (detached) synthetic set.
     const auto syn_train = images_.detach();
     for (int64_t il = 0; il < options_.inner_loop; ++il) {
-      const auto order = at::randperm(syn_train.size(0), generator, at::kLong).to(images_.device());
-      for (int64_t start = 0; start < syn_train.size(0); start += options_.batch_train) {
-        const auto index = order.narrow(0, start, std::min(options_.batch_train, syn_train.size(0) - start));
-        auto batch = syn_train.index_select(0, index);
-        if (options_.dsa) batch = augment::dsa_augment(batch, options_.dsa_options, std::nullopt, generator);
-        const auto net_loss = F::cross_entropy(net->forward(batch), labels_.index_select(0, index));
-        net_optimizer.zero_grad();
-        net_loss.backward();
-        net_optimizer.step();
-      }
+      train::train_epoch(*net, syn_train, labels_, net_optimizer, options_.batch_train,
+                         options_.dsa ? &options_.dsa_options : nullptr, generator);
     }
   }
   return loss_sum / static_cast<double>(data_.num_classes * options_.outer_loop);

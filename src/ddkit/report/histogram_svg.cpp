@@ -8,11 +8,6 @@
 #include "ddkit/report/markup.h"
 
 namespace ddkit::report {
-namespace {
-
-const char* kColors[] = {"#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"};
-
-}  // namespace
 
 std::vector<double> bin_fractions(const std::vector<double>& values, int bins, double lo, double hi) {
   std::vector<double> counts(static_cast<size_t>(bins), 0.0);
@@ -44,7 +39,7 @@ std::string histogram_svg(const std::vector<HistogramPanel>& panels, const Histo
     for (size_t s = 0; s < panels[0].series.size(); ++s) {
       svg += fmt::format("<rect x=\"{}\" y=\"8\" width=\"10\" height=\"10\" fill=\"{}\" fill-opacity=\"0.5\"/>"
                          "<text x=\"{}\" y=\"17\">{}</text>\n",
-                         x, kColors[s % 6], x + 14, escape_xml(panels[0].series[s].name));
+                         x, series_colour(s), x + 14, escape_xml(panels[0].series[s].name));
       x += 20 + 7 * static_cast<int>(panels[0].series[s].name.size());
     }
   }
@@ -78,7 +73,7 @@ std::string histogram_svg(const std::vector<HistogramPanel>& panels, const Histo
         svg += fmt::format(
             "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" fill-opacity=\"0.35\" "
             "stroke=\"{}\"><title>{} bin {}: {:.3f}</title></rect>\n",
-            x0 + k * bar_w, y0 - bh, bar_w, bh, kColors[s % 6], kColors[s % 6],
+            x0 + k * bar_w, y0 - bh, bar_w, bh, series_colour(s), series_colour(s),
             escape_xml(panels[p].series[s].name), k, f);
       }
     }

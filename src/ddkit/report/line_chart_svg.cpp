@@ -11,7 +11,6 @@
 namespace ddkit::report {
 
 std::string line_chart_svg(const std::vector<LineSeries>& series, const LineChartOptions& options) {
-  static const char* kColors[] = {"#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"};
   const int left = 56, right = 12, top = 30, bottom = 36;
   const int plot_w = options.width - left - right, plot_h = options.height - top - bottom;
   double x_lo = std::numeric_limits<double>::infinity(), x_hi = -x_lo, y_lo = x_lo, y_hi = -x_lo;
@@ -51,7 +50,7 @@ std::string line_chart_svg(const std::vector<LineSeries>& series, const LineChar
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
       path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : " L", px(x), py(y));
     }
-    const char* colour = kColors[s % 6];
+    const char* colour = series_colour(s);
     if (!path.empty()) svg += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n", path, colour);
     const int legend_y = 6 + 11 * static_cast<int>(s);
     svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>\n",

@@ -19,6 +19,11 @@ std::string escape_xml(const std::string& text) {
   return out;
 }
 
+const char* series_colour(size_t index) {
+  static const char* kColours[] = {"#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"};
+  return kColours[index % 6];
+}
+
 std::string base64(const std::string& bytes) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;

@@ -9,6 +9,10 @@
 #include "ddkit/augment/dsa.h"
 #include "ddkit/models/classifier.h"
 
+namespace torch::optim {
+class Optimizer;
+}
+
 namespace ddkit::train {
 
 struct TrainOptions {
@@ -25,6 +29,15 @@ struct TrainOptions {
 using EpochCallback = std::function<void(int64_t epoch, double loss)>;
 // Called after each mini-batch with its size (progress over long epochs).
 using BatchCallback = std::function<void(int64_t batch_images)>;
+
+// One epoch: shuffled mini-batches of `batch_size` (order drawn from
+// `generator`), each DSA-augmented with per-sample parameters when `dsa` is
+// given, one optimizer step per batch. Returns the mean training loss. The
+// shared inner step of the protocol's loop, DC/DSA's inner loop and MTT's
+// expert training.
+double train_epoch(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
+                   torch::optim::Optimizer& optimizer, int64_t batch_size, const augment::DsaOptions* dsa,
+                   at::Generator generator, const BatchCallback& on_batch = {});
 
 // SGD with momentum and weight decay on shuffled mini-batches; after epoch
 // epochs/2 + 1 the lr is multiplied by 0.1 and a new optimizer is created (the
