@@ -27,6 +27,16 @@ data::ImageSet distill_set(const data::Dataset& data, const DistillOptions& opti
     herding.observer.device = options.device;
     herding.observer.quiet = options.quiet;
     set = select_herding(data, herding);
+  } else if (options.method == "diffusion") {
+    auto generation = options.generation;
+    generation.per_class = options.ipc * options.pool_factor;
+    generation.observer = options.observer;
+    generation.seed = options.seed;
+    generation.device = options.device;
+    generation.quiet = options.quiet;
+    set = generative::generate_set(data, generation);
+    set.meta["ipc"] = options.ipc;
+    set.meta["pool_factor"] = options.pool_factor;
   } else {
     auto matching = options.matching;
     matching.method = options.method;

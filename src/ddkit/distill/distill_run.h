@@ -1,5 +1,6 @@
 // `ddkit distill`: one entry point over every method — the baselines (random,
-// herding) and the matching methods (dc, dsa, dm) — writing an image set.
+// herding), the matching methods (dc, dsa, dm, mtt) and the generative pool
+// (diffusion) — writing an image set.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -7,12 +8,13 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/data/image_set.h"
 #include "ddkit/distill/matching_run.h"
+#include "ddkit/generative/generate_run.h"
 #include "ddkit/train/observer.h"
 
 namespace ddkit::distill {
 
 struct DistillOptions {
-  std::string method = "random";  // random | herding | dc | dsa | dm
+  std::string method = "random";  // random | herding | dc | dsa | dm | mtt | diffusion
   int64_t ipc = 10;
   int64_t pool_factor = 1;        // pool_factor x ipc images per class (a DGS pool)
   uint64_t seed = 0;
@@ -21,6 +23,9 @@ struct DistillOptions {
   std::filesystem::path out;
   train::ObserverOptions observer;  // herding's embedding
   MatchingRunOptions matching;      // dc | dsa | dm; its method/ipc/seed/... are set from the fields above
+  // diffusion (ALGORITHMS §11): generator file, DDIM, DAG; per_class/seed/device
+  // are set from the fields above, DAG's observer from `observer`.
+  generative::GenerateOptions generation;
 };
 
 // Builds the set and writes it to options.out (with its wall time in meta.json).

@@ -1,0 +1,47 @@
+// DDIM sampling (Song et al. 2021, eta = 0) with classifier-free guidance (Ho &
+// Salimans 2022) and, optionally, DAG — difficulty-aware guidance (ALGORITHMS
+// §11): at every step with t >= t_stop, eps-hat += s sqrt(1 - abar_t)
+// grad_{x_t} (d(x0-hat) - d*)^2, d the observer's prob score (§8).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "ddkit/data/dataset.h"
+#include "ddkit/generative/schedule.h"
+#include "ddkit/generative/unet.h"
+#include "ddkit/models/classifier.h"
+
+namespace ddkit::generative {
+
+struct DdimOptions {
+  int64_t steps = 50;     // sampling steps (<= T)
+  double guidance = 2.0;  // CFG scale w: eps_u + w (eps_c - eps_u); 1 = conditional only, 0 = unconditional
+};
+
+// DAG (ALGORITHMS §11): off when observer is null or scale is 0.
+struct DagGuide {
+  models::ClassifierImpl* observer = nullptr;
+  data::Normalization normalization;  // the observer reads the dataset's normalized space
+  double scale = 0;                   // s
+  int64_t stop = 0;                   // t_stop, a 0-based index into the T steps
+  at::Tensor targets;                 // d* per sample (N, any float dtype)
+};
+
+// The step indices visited, from high to low: the "trailing" spacing
+// round((i + 1) T / S) - 1 for i = S-1 .. 0 [ddkit], so the first step is
+// always T-1 (pure noise) whatever S is — also for S = 1.
+std::vector<int64_t> ddim_timesteps(int64_t train_steps, int64_t sampling_steps);
+
+// Denoises `noise` (x_T, N x C x H x W, in the model's [-1, 1] space) for
+// `labels` (N, int64); returns x_0 clamped to [-1, 1]. Deterministic given the
+// inputs (eta = 0). Tensors follow the model's device.
+at::Tensor ddim_sample(UNetImpl& model, const NoiseSchedule& schedule, const at::Tensor& noise,
+                       const at::Tensor& labels, const DdimOptions& options, const DagGuide& dag = {});
+
+// prob difficulty 1 - softmax(f(x))[y] of images in the model's space (differentiable).
+at::Tensor prob_difficulty(models::ClassifierImpl& observer, const at::Tensor& x_model_space,
+                           const at::Tensor& labels, const data::Normalization& normalization);
+
+}  // namespace ddkit::generative

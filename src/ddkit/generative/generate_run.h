@@ -1,0 +1,35 @@
+// `ddkit distill --method diffusion`: a pool of n images per class from a
+// trained generator (DDIM + classifier-free guidance), optionally steered by
+// DAG (ALGORITHMS §11), as a standard image set in the dataset's normalized space.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "ddkit/data/dataset.h"
+#include "ddkit/data/image_set.h"
+#include "ddkit/generative/ddim.h"
+#include "ddkit/train/observer.h"
+
+namespace ddkit::generative {
+
+struct GenerateOptions {
+  std::filesystem::path generator_file;  // DIR/model.pt of `ddkit gen-train`
+  int64_t per_class = 10;
+  DdimOptions ddim;
+  int64_t batch = 250;                   // images per network call (per class)
+  double dag_scale = 0;                  // s; 0 = DAG off
+  int64_t dag_stop = 0;                  // t_stop (0-based step index)
+  std::string dag_target = "original";   // a DGS target (§10 step 4)
+  std::string original_scores_file;      // metadata.jsonl of `ddkit score --split train`; empty: scored here
+  train::ObserverOptions observer;       // DAG's observer (prob score)
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  bool quiet = false;
+};
+
+// Generates per_class images of every class. Class c's noise comes from its
+// own generator (seed, c), so a class's images do not depend on the others.
+// meta carries the generator's info and every sampling setting.
+data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& options);
+
+}  // namespace ddkit::generative

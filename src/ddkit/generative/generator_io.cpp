@@ -1,0 +1,90 @@
+#include "ddkit/generative/generator_io.h"
+
+#include <sstream>
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <torch/torch.h>
+
+#include "ddkit/util/atomic_file.h"
+#include "ddkit/util/error.h"
+
+namespace ddkit::generative {
+namespace {
+constexpr const char* kInfoKey = "ddkit_generator_info";
+
+at::Tensor channel_view(const std::vector<double>& values, const at::Tensor& like) {
+  return at::tensor(values, like.options().dtype(at::kDouble)).to(like.scalar_type()).view({1, -1, 1, 1});
+}
+}  // namespace
+
+nlohmann::json to_json(const GeneratorInfo& info) {
+  return {{"unet", to_json(info.unet)},
+          {"schedule",
+           {{"steps", info.schedule.steps},
+            {"beta_start", info.schedule.beta_start},
+            {"beta_end", info.schedule.beta_end}}},
+          {"dataset", info.dataset},
+          {"height", info.height},
+          {"width", info.width},
+          {"extra", info.extra}};
+}
+
+void save_generator(const std::filesystem::path& file, UNetImpl& model, const GeneratorInfo& info) {
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  archive.write(kInfoKey, c10::IValue(to_json(info).dump()));
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(file, bytes.str());
+}
+
+LoadedGenerator load_generator(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) throw Error(file.string(), "no such generator file");
+  const auto bytes = read_file_bytes(file);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(bytes.data(), bytes.size());
+  } catch (const std::exception&) {
+    throw Error(file.string(), "not a generator written by `ddkit gen-train` (corrupt or truncated?)");
+  }
+  c10::IValue value;
+  if (!archive.try_read(kInfoKey, value) || !value.isString()) {
+    throw Error(file.string(), "has no ddkit generator information (not written by `ddkit gen-train`)");
+  }
+  LoadedGenerator loaded;
+  try {
+    const auto j = nlohmann::json::parse(value.toStringRef());
+    loaded.info.unet = unet_options_from_json(j.at("unet"));
+    const auto& s = j.at("schedule");
+    loaded.info.schedule.steps = s.at("steps").get<int64_t>();
+    loaded.info.schedule.beta_start = s.at("beta_start").get<double>();
+    loaded.info.schedule.beta_end = s.at("beta_end").get<double>();
+    loaded.info.dataset = j.value("dataset", "");
+    loaded.info.height = j.at("height").get<int64_t>();
+    loaded.info.width = j.at("width").get<int64_t>();
+    loaded.info.extra = j.value("extra", nlohmann::json::object());
+  } catch (const nlohmann::json::exception&) {
+    throw Error(file.string(), "has malformed ddkit generator information");
+  }
+  loaded.model = UNet(loaded.info.unet);
+  try {
+    loaded.model->load(archive);
+  } catch (const std::exception&) {
+    throw Error(file.string(), "weights do not match the generator's recorded architecture");
+  }
+  loaded.model->eval();
+  return loaded;
+}
+
+at::Tensor to_model_space(const at::Tensor& normalized, const data::Normalization& norm) {
+  const auto unit = normalized * channel_view(norm.std, normalized) + channel_view(norm.mean, normalized);
+  return unit * 2.0 - 1.0;
+}
+
+at::Tensor from_model_space(const at::Tensor& x, const data::Normalization& norm) {
+  return ((x + 1.0) * 0.5 - channel_view(norm.mean, x)) / channel_view(norm.std, x);
+}
+
+}  // namespace ddkit::generative

@@ -1,0 +1,85 @@
+// A small class-conditional UNet for pixel-space DDPM (ALGORITHMS §11 [ddkit]):
+// residual blocks with GroupNorm and SiLU, a sinusoidal time embedding plus a
+// learned class embedding (with one extra "null" class for classifier-free
+// guidance, Ho & Salimans 2022), and one self-attention block at the lowest
+// resolution. Each level after the first halves the resolution with a strided
+// convolution (28 -> 14 -> 7 for Fashion-MNIST; odd sizes are handled by
+// upsampling to the skip connection's exact size).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+namespace ddkit::generative {
+
+struct UNetOptions {
+  int64_t image_channels = 1;
+  int64_t num_classes = 10;
+  int64_t channels = 32;                   // base width
+  std::vector<int64_t> channel_mult{1, 2, 2};  // one level per entry; level i > 0 is at 1/2^i resolution
+  int64_t groups = 8;                      // GroupNorm groups (clamped to divide the width)
+  int64_t attention_heads = 4;
+};
+nlohmann::json to_json(const UNetOptions& options);
+UNetOptions unet_options_from_json(const nlohmann::json& json);
+
+// Residual block: GN-SiLU-Conv, + Linear(embedding), GN-SiLU-Conv, + skip.
+class ResBlockImpl : public torch::nn::Module {
+ public:
+  ResBlockImpl(int64_t in, int64_t out, int64_t embedding_dim, int64_t groups);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& embedding);
+
+ private:
+  torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
+  torch::nn::Linear embedding_{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+// Multi-head self-attention over the H*W positions, residual.
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(int64_t channels, int64_t heads, int64_t groups);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  int64_t heads_;
+  torch::nn::GroupNorm norm_{nullptr};
+  torch::nn::Conv2d qkv_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(Attention);
+
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(UNetOptions options);
+  // x_t: N x C x H x W; t: N step indices (int64, 0-based); labels: N in
+  // [0, num_classes], num_classes being the null class. Returns eps-hat.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels);
+  const UNetOptions& options() const { return options_; }
+  int64_t null_class() const { return options_.num_classes; }
+
+ private:
+  UNetOptions options_;
+  torch::nn::Linear time1_{nullptr}, time2_{nullptr};
+  torch::nn::Embedding class_embedding_{nullptr};
+  torch::nn::Conv2d input_{nullptr}, output_{nullptr};
+  std::vector<ResBlock> down_, up_;
+  std::vector<torch::nn::Conv2d> downsample_, upsample_;
+  ResBlock middle1_{nullptr}, middle2_{nullptr};
+  Attention attention_{nullptr};
+  torch::nn::GroupNorm output_norm_{nullptr};
+};
+TORCH_MODULE(UNet);
+
+// Sinusoidal embedding of step indices (Vaswani et al. 2017, as in DDPM): N x dim.
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim);
+
+}  // namespace ddkit::generative
