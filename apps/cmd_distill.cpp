@@ -4,8 +4,8 @@
 namespace ddkit::cli {
 
 void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
-  command.add_option("--method", options.method, "random | herding | dc | dsa | dm | mtt")
-      ->check(CLI::IsMember({"random", "herding", "dc", "dsa", "dm", "mtt"}))
+  command.add_option("--method", options.method, "random | herding | dc | dsa | dm | mtt | diffusion")
+      ->check(CLI::IsMember({"random", "herding", "dc", "dsa", "dm", "mtt", "diffusion"}))
       ->capture_default_str();
   command.add_option("--ipc", options.ipc, "Images per class")->capture_default_str()->check(CLI::PositiveNumber);
   command.add_option("--pool-factor", options.pool_factor, "Distill pool-factor x ipc images per class (a DGS pool)")
@@ -36,6 +36,19 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
                    "MTT: keep the graph of all steps as the reference (default: step-wise exact reverse sweep)");
   command.add_option("--sdc-lambda", m.sdc_lambda,
                      "SDC weight λ of the gradient-norm term (0 = off; default: ddkit's swept value for method and IPC)");
+  // Diffusion (ALGORITHMS §11): a `ddkit gen-train` generator, DDIM, CFG, DAG.
+  auto& g = options.generation;
+  command.add_option("--generator", g.generator_file, "Diffusion: generator model.pt of `ddkit gen-train`");
+  command.add_option("--steps", g.ddim.steps, "Diffusion: DDIM sampling steps")->capture_default_str();
+  command.add_option("--guidance", g.ddim.guidance, "Diffusion: classifier-free guidance scale (1 = none)")
+      ->capture_default_str();
+  command.add_option("--sample-batch", g.batch, "Diffusion: images per network call")->capture_default_str();
+  command.add_option("--dag-scale", g.dag_scale, "Diffusion: DAG guidance scale s (0 = off)")->capture_default_str();
+  command.add_option("--dag-stop", g.dag_stop, "Diffusion: DAG guides steps t >= this (0..999)")->capture_default_str();
+  command.add_option("--dag-target", g.dag_target, "Diffusion: DAG's DGS target distribution (original | ground | ...)")
+      ->capture_default_str();
+  command.add_option("--dag-original-scores", g.original_scores_file,
+                     "Diffusion: metadata.jsonl of `ddkit score --split train` (default: scored with the observer)");
   command.add_option("--checkpoint-every", m.checkpoint_every, "Iterations between checkpoints")->capture_default_str();
   command.add_option("--stop-after", m.stop_after, "Run at most N iterations now, checkpoint and stop");
 }

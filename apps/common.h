@@ -13,6 +13,9 @@
 namespace ddkit::distill {
 struct DistillOptions;
 }
+namespace ddkit::generative {
+struct GenTrainOptions;
+}
 
 namespace ddkit::cli {
 
@@ -40,6 +43,7 @@ data::Dataset load_data(const CommonOptions& options, bool load_test = true);
 // Each subcommand registers itself on the app.
 void register_datasets(CLI::App& app);
 void register_train(CLI::App& app);
+void register_gen_train(CLI::App& app);
 void register_distill(CLI::App& app);
 void register_buffer(CLI::App& app);
 void register_eval(CLI::App& app);
@@ -53,5 +57,7 @@ void register_report(CLI::App& app);
 void add_observer_flags(CLI::App& command, train::ObserverOptions& observer);
 // The method flags of `ddkit distill` (also used by `ddkit pipeline`).
 void add_distill_flags(CLI::App& command, distill::DistillOptions& options);
+// The generator's training flags; `prefix` ("" or "gen-") goes before steps/batch/lr.
+void add_gen_train_flags(CLI::App& command, generative::GenTrainOptions& options, const std::string& prefix);
 
 }  // namespace ddkit::cli

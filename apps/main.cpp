@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("[%H:%M:%S] %v");
   ddkit::cli::register_datasets(app);
   ddkit::cli::register_train(app);
+  ddkit::cli::register_gen_train(app);
   ddkit::cli::register_distill(app);
   ddkit::cli::register_buffer(app);
   ddkit::cli::register_eval(app);
