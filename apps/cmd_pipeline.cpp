@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "common.h"
+#include "ddkit/generative/train_generator.h"
 #include "ddkit/pipeline/pipeline.h"
 
 namespace ddkit::cli {
@@ -16,6 +17,7 @@ void register_pipeline(CLI::App& app) {
       "pipeline", "distill a pool -> score -> DGS sample -> evaluate (beside the method at plain IPC)");
   add_common_flags(*command, options->common);
   add_distill_flags(*command, options->run.distill);
+  add_gen_train_flags(*command, options->run.generator_training, "gen-");  // diffusion without --generator
   command->add_option("--target", options->run.target, "DGS target: original | ground | hill | slope | cliff | FILE.json")
       ->capture_default_str();
   command->add_option("--runs", options->run.eval.runs, "Evaluation runs per set")->capture_default_str();

@@ -74,3 +74,32 @@ TEST(Pipeline, RandomWithoutPlainAndABadProtocol) {
   EXPECT_THROW(pipeline::run_pipeline(data, options), Error);
   EXPECT_FALSE(fs::exists(options.out / "pool"));  // refused before any work
 }
+
+TEST(Pipeline, DiffusionTrainsAGeneratorThenPoolWithDagThenDgs) {
+  const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
+  const auto out = ddkit_test::fresh_dir("pipeline_diffusion");
+  auto options = ddkit_test::tiny_pipeline_options(out, "diffusion");
+  options.generator_training.channels = 8;
+  options.generator_training.channel_mult = {1, 2};
+  options.generator_training.steps = 6;
+  options.generator_training.batch = 8;
+  options.generator_training.checkpoint_every = 3;
+  options.distill.generation.ddim.steps = 2;
+  options.distill.generation.dag_scale = 100.0;
+  options.distill.generation.dag_stop = 500;
+  const auto results = pipeline::run_pipeline(data, options);
+  EXPECT_TRUE(fs::exists(out / "generator" / "model.pt"));
+  EXPECT_TRUE(fs::exists(out / "generator" / "train.json"));
+  const auto pool = data::read_image_set(out / "pool", data);
+  EXPECT_EQ(pool.size(), 3 * 2 * 10);
+  EXPECT_EQ(pool.meta["method"], "diffusion");
+  EXPECT_EQ(pool.meta["dag"]["observer"], (out / "observer.pt").string());  // the pipeline's observer
+  EXPECT_EQ(data::read_image_set(out / "dgs", data).size(), 2 * 10);
+  EXPECT_EQ(results["sets"]["dgs"]["protocol"]["dsa"], false);
+  EXPECT_TRUE(results["sets"].contains("plain"));
+  auto again = options;
+  again.resume = true;
+  const auto resumed = pipeline::run_pipeline(data, again);
+  for (const auto& [name, stage] : resumed["stages"].items()) EXPECT_EQ(stage.value("reused", false), true) << name;
+  EXPECT_EQ(resumed["sets"], results["sets"]);
+}

@@ -62,8 +62,17 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     body();
     stages[name] = {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   };
+  fs::path generator_file = options.distill.generation.generator_file;  // diffusion
+  fs::path original_scores;  // set below, before a generative pool is made
+  train::ObserverOptions observer = options.observer;
   auto distill_options = [&](int64_t pool_factor, const fs::path& dir) {
     auto d = options.distill;
+    if (d.method == "diffusion") {
+      d.generation.generator_file = generator_file;
+      d.generation.dag_target = options.target;
+      d.generation.original_scores_file = original_scores.string();
+      d.observer = observer;  // DAG's observer is the pipeline's
+    }
     d.pool_factor = pool_factor;
     d.seed = options.seed;
     d.device = options.device;
@@ -73,17 +82,35 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     return d;
   };
 
-  // 1. The pool: the method distilled at pool_factor x ipc per class.
+  // 1. The pool: the method distilled at pool_factor x ipc per class. The
+  // generative pool waits for the observer and the original scores (DAG, §11).
+  const bool generative = options.distill.method == "diffusion";
   const auto pool_dir = options.out / "pool";
-  stage("distill-pool", pool_dir / "meta.json", [&] {
-    if (distill::distill_set(data, distill_options(options.distill.pool_factor, pool_dir)).size() == 0) {
-      throw Error(pool_dir.string(), "distillation stopped early");
-    }
-  });
+  auto make_pool = [&] {
+    stage("distill-pool", pool_dir / "meta.json", [&] {
+      if (distill::distill_set(data, distill_options(options.distill.pool_factor, pool_dir)).size() == 0) {
+        throw Error(pool_dir.string(), "distillation stopped early");
+      }
+    });
+  };
+  if (generative && options.distill.generation.generator_file.empty()) {
+    // 0. The generator (ALGORITHMS §11), trained on the training split.
+    const auto generator_dir = options.out / "generator";
+    stage("gen-train", generator_dir / "train.json", [&] {
+      auto training = options.generator_training;
+      training.seed = options.seed;
+      training.device = options.device;
+      training.quiet = options.quiet;
+      training.resume = options.resume;
+      training.out = generator_dir;
+      generative::train_generator(data, training);
+    });
+    generator_file = generator_dir / "model.pt";
+  }
+  if (!generative) make_pool();
 
   // 2. The observer (prob scores): a given model file, or one trained once
   // on the training split and kept as observer.pt for the later stages.
-  train::ObserverOptions observer = options.observer;
   observer.seed = options.seed;
   observer.device = options.device;
   observer.quiet = options.quiet;
@@ -104,7 +131,7 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
 
   // 3. Difficulty of the training split (DGS's "original" distribution).
   const auto scores_dir = options.out / "original-scores";
-  fs::path original_scores = options.original_scores_file;
+  original_scores = options.original_scores_file;
   if (original_scores.empty()) {
     original_scores = scores_dir / "metadata.jsonl";
     stage("score-original", original_scores, [&] {
@@ -115,6 +142,8 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
       difficulty::run_scoring(data, score);
     });
   }
+
+  if (generative) make_pool();
 
   // 4. Difficulty of the pool, written into its metadata.jsonl (DGS and the
   // report read it from there).

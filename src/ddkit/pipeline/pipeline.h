@@ -3,7 +3,9 @@
 // observer, DGS-sample ipc per class from the pool, and evaluate the sampled
 // set beside the same method distilled at plain IPC. Every stage writes its own
 // directory under `out`, so each can be inspected or rerun alone; report.html
-// shows them all.
+// shows them all. For --method diffusion the pool is generated after the
+// observer and the original scores (DAG needs both), from a generator given
+// with --generator or trained as the first stage.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -12,6 +14,7 @@
 
 #include "ddkit/data/dataset.h"
 #include "ddkit/distill/distill_run.h"
+#include "ddkit/generative/train_generator.h"
 #include "ddkit/train/eval_protocol.h"
 #include "ddkit/train/observer.h"
 
@@ -27,6 +30,9 @@ struct PipelineOptions {
   std::string eval_protocol = "auto";  // auto | plain | dsa
   int64_t eval_epochs = 0;             // 0: the protocol's
   train::EvalOptions eval;             // models, runs
+  // --method diffusion without --generator: the generator is trained first
+  // (out/generator/, resumable) with these settings (ALGORITHMS §11).
+  generative::GenTrainOptions generator_training;
   bool compare_plain = true;           // also distill and evaluate the method at plain IPC
   bool resume = false;                 // reuse finished stages, continue unfinished ones
   uint64_t seed = 0;
