@@ -151,8 +151,9 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   ProgressOptions progress_options;
   progress_options.quiet = o.quiet;
   progress_options.unit = "step";
-  Progress progress("gen-train", o.steps, progress_options);
-  if (start > 0) progress.advance(start);
+  // After a resume the bar counts the remaining steps (its rate and ETA are this run's).
+  Progress progress(start > 0 ? fmt::format("gen-train (from step {})", start) : std::string("gen-train"),
+                    std::max<int64_t>(0, o.steps - start), progress_options);
   const auto long_options = torch::TensorOptions(torch::kLong);
   for (int64_t step = start; step < o.steps; ++step) {
     auto generator = step_generator(o.seed, step);
