@@ -45,6 +45,8 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
   command.add_option("--sample-batch", g.batch, "Diffusion: images per network call")->capture_default_str();
   command.add_option("--dag-scale", g.dag_scale, "Diffusion: DAG guidance scale s (0 = off)")->capture_default_str();
   command.add_option("--dag-stop", g.dag_stop, "Diffusion: DAG guides steps t >= this (0..999)")->capture_default_str();
+  command.add_option("--dag-start", g.dag_start, "Diffusion: DAG guides steps t <= this too (default all)")
+      ->capture_default_str();
   command.add_option("--dag-target", g.dag_target, "Diffusion: DAG's DGS target distribution (original | ground | ...)")
       ->capture_default_str();
   command.add_option("--dag-original-scores", g.original_scores_file,

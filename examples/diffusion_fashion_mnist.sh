@@ -9,7 +9,7 @@
 #   -> evaluate every row (ConvNet, 300 epochs, RUNS runs) and draw a grid PNG per row.
 # Usage: examples/diffusion_fashion_mnist.sh [OUT_DIR]
 #   env: DDKIT, GEN (a generator model.pt; default: train one in OUT/generator), IPC, RUNS, POOL,
-#        STEPS (DDIM), GUIDANCE, DAG_SCALE, DAG_STOP, OBSERVER_EPOCHS, SEED, GRIDS (dir for the PNGs)
+#        STEPS (DDIM), GUIDANCE, DAG_SCALE, DAG_STOP, DAG_START, OBSERVER_EPOCHS, SEED, GRIDS (dir for the PNGs)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
 OUT=${1:-runs/diffusion-fashion-mnist}
@@ -18,8 +18,9 @@ RUNS=${RUNS:-5}
 POOL=${POOL:-5}
 STEPS=${STEPS:-50}
 GUIDANCE=${GUIDANCE:-2}
-DAG_SCALE=${DAG_SCALE:-300}
+DAG_SCALE=${DAG_SCALE:-30}
 DAG_STOP=${DAG_STOP:-0}
+DAG_START=${DAG_START:-200}
 OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
 SEED=${SEED:-0}
 GRIDS=${GRIDS:-$OUT}
@@ -37,7 +38,7 @@ gen=(--method diffusion --generator "$GEN" --steps "$STEPS" --guidance "$GUIDANC
   t "$DDKIT" score --set "$OUT/pool" --scorer prob --observer "$OUT/observer.pt" --out "$OUT/pool"
 }
 [ -d "$OUT/pool-dag" ] || {
-  t "$DDKIT" distill "${gen[@]}" --pool-factor "$POOL" --dag-scale "$DAG_SCALE" --dag-stop "$DAG_STOP" \
+  t "$DDKIT" distill "${gen[@]}" --pool-factor "$POOL" --dag-scale "$DAG_SCALE" --dag-stop "$DAG_STOP" --dag-start "$DAG_START" \
     --observer "$OUT/observer.pt" --dag-original-scores "$OUT/train-scores/metadata.jsonl" --out "$OUT/pool-dag"
   t "$DDKIT" score --set "$OUT/pool-dag" --scorer prob --observer "$OUT/observer.pt" --out "$OUT/pool-dag"
 }

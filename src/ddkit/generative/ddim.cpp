@@ -57,7 +57,7 @@ at::Tensor ddim_sample(UNetImpl& model, const NoiseSchedule& schedule, const at:
     const double abar = schedule.alpha_bar(t), abar_prev = schedule.alpha_bar(t_prev);
     const double sqrt_one_minus = std::sqrt(1.0 - abar);
     torch::Tensor eps;
-    if (guided && t >= dag.stop) {
+    if (guided && t >= dag.stop && t <= dag.start) {
       // ALGORITHMS §11: the gradient of (d(x0-hat) - d*)^2 w.r.t. x_t, through
       // the network's eps-hat and the observer.
       torch::AutoGradMode enable(true);

@@ -4,6 +4,7 @@
 // grad_{x_t} (d(x0-hat) - d*)^2, d the observer's prob score (§8).
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -26,6 +27,9 @@ struct DagGuide {
   data::Normalization normalization;  // the observer reads the dataset's normalized space
   double scale = 0;                   // s
   int64_t stop = 0;                   // t_stop, a 0-based index into the T steps
+  // [ddkit] guided steps are t_stop <= t <= start; the default (all steps down
+  // from the top) is ALGORITHMS §11 exactly.
+  int64_t start = std::numeric_limits<int64_t>::max();
   at::Tensor targets;                 // d* per sample (N, any float dtype)
 };
 

@@ -100,6 +100,7 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
         dag.normalization = data.normalization;
         dag.scale = o.dag_scale;
         dag.stop = o.dag_stop;
+        dag.start = o.dag_start;
         dag.targets = class_targets.narrow(0, start, m);
       }
       const auto x = ddim_sample(model, schedule, noise.narrow(0, start, m), y, o.ddim, dag);
@@ -120,7 +121,7 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
               {"generator", {{"file", o.generator_file.string()}, {"info", to_json(info)}}},
               {"ddim_steps", o.ddim.steps},
               {"guidance", o.ddim.guidance},
-              {"dag", {{"scale", o.dag_scale}, {"stop", o.dag_stop}}},
+              {"dag", {{"scale", o.dag_scale}, {"stop", o.dag_stop}, {"start", o.dag_start}}},
               {"generate_seconds", progress.elapsed_seconds()},
               {"images_per_second", total / std::max(1e-9, progress.elapsed_seconds())}};
   if (dag_on) {

@@ -19,6 +19,7 @@ struct GenerateOptions {
   int64_t batch = 250;                   // images per network call (per class)
   double dag_scale = 0;                  // s; 0 = DAG off
   int64_t dag_stop = 0;                  // t_stop (0-based step index)
+  int64_t dag_start = 999;               // [ddkit] guide only steps t <= this (default: all, as §11)
   std::string dag_target = "original";   // a DGS target (§10 step 4)
   std::string original_scores_file;      // metadata.jsonl of `ddkit score --split train`; empty: scored here
   train::ObserverOptions observer;       // DAG's observer (prob score)
