@@ -56,8 +56,10 @@ for set in "${sets[@]}"; do
 done
 for pool in pool pool-dag; do
   printf 'mean prob difficulty of %-9s ' "$pool"
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); m=d.get('class_means', d); print(d)" "$OUT/$pool/difficulty.json" | head -c 300; echo
+  python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['mean']:.4f}\")" "$OUT/$pool/difficulty.json"
 done
+printf 'mean prob difficulty of the training split: '
+python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['mean']:.4f}\")" "$OUT/train-scores/difficulty.json"
 for set in "${sets[@]}"; do
   printf '%-12s ' "$set"
   python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['models']['convnet']; print(f\"{m['mean']:.2f} ± {m['std']:.2f}\")" "$OUT/eval-$set/results.json"

@@ -1,0 +1,110 @@
+// The generative route's speed (issue 7, ALGORITHMS §11) with the default
+// Fashion-MNIST generator (UNet width 32, levels 28/14/7, attention at 7x7):
+//   BM_GenTrainStep    one DDPM training step (batch 64), steps/s and img/s
+//   BM_DdimGenerate    DDIM generation at the default 50 steps and CFG 2
+//                      (one batched cond+uncond call per step), img/s
+//   BM_DdimGenerateDag the same with DAG on every step (gradient through the
+//                      UNet and a ConvNet-3 observer), img/s
+// Speed does not depend on the weights, so the networks are freshly initialised.
+//   ./bench_generative [--threads N] [benchmark flags]
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ddkit/generative/ddim.h"
+#include "ddkit/generative/schedule.h"
+#include "ddkit/generative/train_generator.h"
+#include "ddkit/generative/unet.h"
+#include "ddkit/models/convnet.h"
+#include "ddkit/util/runtime.h"
+
+namespace {
+
+using namespace ddkit::generative;
+
+UNet default_unet() {
+  const GenTrainOptions defaults;
+  UNetOptions options;
+  options.channels = defaults.channels;
+  options.channel_mult = defaults.channel_mult;
+  return UNet(options);
+}
+
+void BM_GenTrainStep(benchmark::State& state) {
+  torch::manual_seed(0);
+  auto model = default_unet();
+  const NoiseSchedule schedule;
+  const int64_t batch = state.range(0);
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(5e-4));
+  const auto x0 = torch::rand({batch, 1, 28, 28}) * 2 - 1;
+  const auto labels = torch::randint(0, 11, {batch}, torch::kLong);
+  const auto t = torch::randint(0, 1000, {batch}, torch::kLong);
+  const auto noise = torch::randn({batch, 1, 28, 28});
+  for (auto _ : state) {
+    optimizer.zero_grad();
+    auto loss = diffusion_loss(*model, schedule, x0, labels, t, noise);
+    loss.backward();
+    optimizer.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  state.counters["steps/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["img/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_GenTrainStep)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+
+void generate(benchmark::State& state, bool dag_on) {
+  torch::manual_seed(0);
+  auto model = default_unet();
+  model->eval();
+  ddkit::models::ConvNet observer(ddkit::models::ConvNetOptions{});
+  observer->eval();
+  for (auto& p : observer->parameters()) p.set_requires_grad(false);
+  const NoiseSchedule schedule;
+  const int64_t batch = state.range(0);
+  const auto labels = torch::zeros({batch}, torch::kLong);
+  DdimOptions ddim;  // 50 steps, CFG 2
+  DagGuide dag;
+  if (dag_on) {
+    dag.observer = observer.ptr().get();
+    dag.normalization = {{0.2861}, {0.3530}};
+    dag.scale = 1.0;
+    dag.targets = torch::full({batch}, 0.3);
+  }
+  for (auto _ : state) {
+    const auto x = ddim_sample(*model, schedule, torch::randn({batch, 1, 28, 28}), labels, ddim, dag);
+    benchmark::DoNotOptimize(x.sum().item<float>());
+  }
+  state.counters["img/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+void BM_DdimGenerate(benchmark::State& state) { generate(state, false); }
+void BM_DdimGenerateDag(benchmark::State& state) { generate(state, true); }
+BENCHMARK(BM_DdimGenerate)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+BENCHMARK(BM_DdimGenerateDag)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ddkit::RuntimeOptions runtime;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      runtime.threads = std::stoi(argv[++i]);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  const int threads = ddkit::configure_runtime(runtime);
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+  benchmark::AddCustomContext("threads", std::to_string(threads));
+  benchmark::AddCustomContext("blas", ddkit::loaded_blas_library());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
