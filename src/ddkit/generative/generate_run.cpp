@@ -42,6 +42,7 @@ std::vector<std::vector<double>> original_scores(const data::Dataset& data, mode
 
 data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o) {
   if (o.per_class < 1) throw Error("--ipc", "must be >= 1");
+  if (o.generator_file.empty()) throw Error("--generator", "the diffusion method needs a generator (DIR/model.pt of `ddkit gen-train`)");
   auto loaded = load_generator(o.generator_file);
   const auto& info = loaded.info;
   if (info.unet.image_channels != data.channels || info.height != data.height || info.width != data.width ||
