@@ -53,7 +53,9 @@ void register_distill(CLI::App& app) {
   command->add_option("--out", options->distill.out, "Image set directory to write")->required();
   command->callback([options] {
     const auto& method = options->distill.method;
-    options->common.splits_work = method == "dm" || method == "dc" || method == "dsa";  // by classes
+    // DM by classes; DC/DSA by classes with all-reduced image gradients; MTT by
+    // the rows of each student batch with all-reduced gradients.
+    options->common.splits_work = method == "dm" || method == "dc" || method == "dsa" || method == "mtt";
     const auto world = start_run(options->common);
     const auto data = load_data(options->common, /*load_test=*/false);
     auto run = options->distill;

@@ -234,6 +234,33 @@ TEST(DistLaunch, DmAndDcTwoWorkersMatchOneProcess) {
   }
 }
 
+TEST(DistLaunch, MttTwoWorkersMatchOneProcess) {
+  const auto t = tiny("mtt");
+  const auto buffer = t.dir / "buffer";
+  ASSERT_EQ(run_ddkit(t.dir, "buffer", "buffer --experts 1 --epochs 2 --width 16 --no-test --seed 4 " + t.data +
+                                           " --out " + buffer.string()),
+            0)
+      << read_text(t.dir / "buffer.err");
+  // 10 classes × IPC 1 in batches of 7 (ranks own 4 and 3 rows, then 2 and 1),
+  // SDC on so its class split runs too.
+  const std::string args = "distill --method mtt --ipc 1 --iterations 2 --syn-steps 3 --expert-epochs 1 "
+                           "--max-start-epoch 2 --batch-syn 7 --lr-img-mtt 10 --lr-lr 1e-3 --sdc-lambda 0.1 --seed 5 "
+                           "--buffer " + buffer.string() + " " + t.data;
+  const auto one = t.dir / "one", two = t.dir / "two";
+  ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + one.string()), 0) << read_text(t.dir / "one.err");
+  ASSERT_EQ(run_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + two.string()), 0)
+      << read_text(t.dir / "two.err");
+  const auto a = ddkit::data::load_tensor(one / "images.pt"), b = ddkit::data::load_tensor(two / "images.pt");
+  // Equal up to float reduction order (each step's gradient is a sum of two parts).
+  EXPECT_LT((a - b).norm().item<double>(), 1e-5 * a.norm().item<double>())
+      << "max diff " << (a - b).abs().max().item<double>();
+  // The learned lr moved, the same way in both runs.
+  const auto lr_one = json::parse(read_text(one / "meta.json")).at("learned_lr").get<double>();
+  const auto lr_two = json::parse(read_text(two / "meta.json")).at("learned_lr").get<double>();
+  EXPECT_NE(lr_one, 0.01);
+  EXPECT_NEAR(lr_one, lr_two, 1e-6 * std::abs(lr_one) + 1e-9);
+}
+
 TEST(DistLaunch, BufferTwoWorkersEqualsOneProcess) {
   const auto t = tiny("buffer");
   // 3 experts: a full round of two and a round of one.

@@ -94,7 +94,7 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
   }
   const double lambda = o.sdc_lambda >= 0 ? o.sdc_lambda : default_sdc_lambda(o.method, o.ipc);
   o.dm.sdc_lambda = lambda;
-  o.dm.world = o.dc.world = o.world;
+  o.dm.world = o.dc.world = o.mtt.world = o.world;
   o.dc.sdc_lambda = lambda;
   o.mtt.sdc_lambda = lambda;
   if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : o.method == "mtt" ? 5000 : 1000;
