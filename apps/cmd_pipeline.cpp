@@ -35,6 +35,7 @@ void register_pipeline(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--original-scores", options->run.original_scores_file,
                       "metadata.jsonl of `ddkit score --split train` (default: scored with the observer)");
+  add_baseline_flags(*command, options->run.baselines, options->run.references);
   command->add_flag("--resume", options->run.resume, "Reuse finished stages in --out and continue unfinished ones");
   command->add_option("--out", options->run.out, "Run directory")->required();
   command->callback([options] {
@@ -49,6 +50,10 @@ void register_pipeline(CLI::App& app) {
       for (const auto& [model, m] : set["models"].items()) {
         std::printf("%s %s: %.2f ± %.2f %%\n", name.c_str(), model.c_str(), m["mean"].get<double>(),
                     m["std"].get<double>());
+        if (m.contains("improvement_over_random")) {
+          std::printf("%s %s: improvement over random %+.2f, gap to whole data %.2f\n", name.c_str(), model.c_str(),
+                      m["improvement_over_random"].get<double>(), m["gap_to_whole"].get<double>());
+        }
       }
     }
   });

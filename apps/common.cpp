@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ddkit/data/registry.h"
+#include "ddkit/pipeline/reference_accuracy.h"
 #include "ddkit/util/error.h"
 #include "ddkit/util/runtime.h"
 
@@ -56,6 +57,18 @@ data::Dataset load_data(const CommonOptions& options, bool load_test) {
   data_options.data_dir = options.data_dir;
   data_options.load_test = load_test;
   return data::load_dataset(options.data, data_options);
+}
+
+void add_baseline_flags(CLI::App& command, bool& enabled, pipeline::ReferenceOptions& references) {
+  command.add_flag("--baselines", enabled,
+                   "Add DD-Ranking's metrics: improvement over random real at the same IPC and gap to whole-data "
+                   "training (references computed once, then cached)");
+  command.add_option("--baselines-cache", references.cache_dir,
+                     "Cache of reference accuracies (default $DDKIT_CACHE_DIR, else ~/.cache/ddkit/baselines)");
+  command.add_option("--whole-epochs", references.whole_epochs,
+                     "Epochs of the whole-data reference [ddkit CPU budget; no augmentation]")
+      ->capture_default_str();
+  command.add_option("--whole-runs", references.whole_runs, "Runs of the whole-data reference")->capture_default_str();
 }
 
 }  // namespace ddkit::cli

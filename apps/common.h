@@ -13,6 +13,9 @@
 namespace ddkit::distill {
 struct DistillOptions;
 }
+namespace ddkit::pipeline {
+struct ReferenceOptions;
+}
 
 namespace ddkit::cli {
 
@@ -51,6 +54,8 @@ void register_report(CLI::App& app);
 
 // --observer, --observer-model, --observer-epochs.
 void add_observer_flags(CLI::App& command, train::ObserverOptions& observer);
+// --baselines and the reference flags (--baselines-cache, --whole-epochs, --whole-runs).
+void add_baseline_flags(CLI::App& command, bool& enabled, pipeline::ReferenceOptions& references);
 // The method flags of `ddkit distill` (also used by `ddkit pipeline`).
 void add_distill_flags(CLI::App& command, distill::DistillOptions& options);
 

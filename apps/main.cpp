@@ -4,6 +4,7 @@
 #include <exception>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "common.h"
@@ -14,6 +15,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "ddkit " DDKIT_VERSION);
   app.set_config("--config", "", "Read flags from a TOML/INI file ([subcommand] sections)");
   app.require_subcommand(1);
+  // Log lines and progress go to stderr; stdout carries only results.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ddkit"));
   spdlog::set_pattern("[%H:%M:%S] %v");
   ddkit::cli::register_datasets(app);
   ddkit::cli::register_train(app);

@@ -168,6 +168,33 @@ TEST(CliPipeline, TrainHerdingAndEvalEndToEnd) {
   EXPECT_EQ(results["protocol"]["epochs"], 2);
 }
 
+TEST(CliPipeline, EvalBaselinesAreComputedOnceAndCached) {
+  const auto dir = tiny_mnist("cli_baselines");
+  const std::string data = " --data mnist:" + dir.string();
+  ASSERT_EQ(run_ddkit(distill_into(dir, dir / "set")).exit_code, 0);
+  const std::string base = "eval --set " + (dir / "set").string() + " --models convnet-w32 --runs 2 --epochs 2 " +
+                           "--baselines --baselines-cache " + (dir / "cache").string() + data;
+  const std::string eval = base + " --whole-epochs 1";
+  const auto first = run_ddkit(eval + " --out " + (dir / "first").string());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("random reference for convnet-w32: training 2 run(s)"), std::string::npos) << first.err;
+  const auto second = run_ddkit(eval + " --out " + (dir / "second").string());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("random reference for convnet-w32: "), std::string::npos) << second.err;
+  EXPECT_EQ(second.err.find("training"), std::string::npos) << second.err;
+  std::ifstream in(dir / "second" / "results.json");
+  const auto results = nlohmann::json::parse(in);
+  const auto& model = results["models"]["convnet-w32"];
+  const auto& reference = results["baselines"]["convnet-w32"];
+  EXPECT_EQ(reference["ipc"], 2);
+  EXPECT_DOUBLE_EQ(model["improvement_over_random"].get<double>(),
+                   model["mean"].get<double>() - reference["random"].get<double>());
+  EXPECT_DOUBLE_EQ(model["gap_to_whole"].get<double>(), reference["whole"].get<double>() - model["mean"].get<double>());
+  expect_user_error(run_ddkit(base + " --whole-epochs 0 --out " + (dir / "third").string()), "--whole-epochs",
+                    "at least 1 epoch");
+  EXPECT_FALSE(fs::exists(dir / "third"));
+}
+
 TEST(CliErrors, SamplePoolTooSmallAndScoreWithoutInput) {
   const auto dir = tiny_mnist("cli_sample");
   const std::string data = " --data mnist:" + dir.string();

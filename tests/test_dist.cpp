@@ -199,7 +199,8 @@ TEST(DistLaunch, ScoreTwoWorkersEqualsOneProcess) {
   EXPECT_EQ(read_text(t.dir / "one" / "metadata.jsonl"), read_text(t.dir / "two" / "metadata.jsonl"));
   EXPECT_EQ(read_text(t.dir / "one" / "difficulty.svg"), read_text(t.dir / "two" / "difficulty.svg"));
   // Output forwarded line by line with a rank prefix; rank 0 prints the summary.
-  const auto out = read_text(t.dir / "two.out");
+  // (stdout holds only results: the per-class table; log lines go to stderr).
+  const auto out = "\n" + read_text(t.dir / "two.out");
   EXPECT_NE(out.find("\n[rank 0] 0 "), std::string::npos) << out;
   EXPECT_EQ(out.find("[rank 1] 0 "), std::string::npos) << out;
   EXPECT_NE(read_text(t.dir / "two.err").find("[launch] rank 1: pid "), std::string::npos);
@@ -304,7 +305,7 @@ TEST(DistLaunch, KilledWorkerFailsFastAndEvalResumes) {
 
   ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
       << read_text(t.dir / "resume.err");
-  EXPECT_NE(read_text(t.dir / "resume.out").find("resuming after 2 finished run(s)"), std::string::npos);
+  EXPECT_NE(read_text(t.dir / "resume.err").find("resuming after 2 finished run(s)"), std::string::npos);
   ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0);
   EXPECT_EQ(accuracies(out / "results.json"), accuracies(t.dir / "one" / "results.json"));
 }
@@ -330,7 +331,7 @@ TEST(DistLaunch, KilledWorkerFailsFastAndDmResumes) {
 
   ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
       << read_text(t.dir / "resume.err");
-  EXPECT_NE(read_text(t.dir / "resume.out").find("resuming dm at iteration"), std::string::npos);
+  EXPECT_NE(read_text(t.dir / "resume.err").find("resuming dm at iteration"), std::string::npos);
   ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0);
   const auto a = ddkit::data::load_tensor(out / "images.pt");
   const auto b = ddkit::data::load_tensor(t.dir / "one" / "images.pt");

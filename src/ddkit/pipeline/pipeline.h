@@ -12,6 +12,7 @@
 
 #include "ddkit/data/dataset.h"
 #include "ddkit/distill/distill_run.h"
+#include "ddkit/pipeline/reference_accuracy.h"
 #include "ddkit/train/eval_protocol.h"
 #include "ddkit/train/observer.h"
 
@@ -28,6 +29,10 @@ struct PipelineOptions {
   int64_t eval_epochs = 0;             // 0: the protocol's
   train::EvalOptions eval;             // models, runs
   bool compare_plain = true;           // also distill and evaluate the method at plain IPC
+  // DD-Ranking's metrics (improvement over random, gap to whole data) from
+  // cached reference accuracies at the run's IPC and protocol.
+  bool baselines = false;
+  ReferenceOptions references;         // whole-data budget and cache (ipc, eval filled in here)
   bool resume = false;                 // reuse finished stages, continue unfinished ones
   uint64_t seed = 0;
   std::string device = "cpu";

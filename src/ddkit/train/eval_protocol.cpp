@@ -73,8 +73,13 @@ json EvalResult::to_json(const EvalOptions& options, const std::string& set_desc
   for (const auto& m : models) {
     by_model[m.model] = {{"accuracies", m.accuracies}, {"mean", m.mean},   {"std", m.std},
                          {"epochs", options.training.epochs}, {"wall_seconds", m.wall_seconds}};
+    // DD-Ranking's metrics beside accuracy (percentage points).
+    const auto reference = options.baselines.is_object() ? options.baselines.value(m.model, json::object()) : json();
+    if (reference.contains("random")) by_model[m.model]["improvement_over_random"] = m.mean - reference["random"].get<double>();
+    if (reference.contains("whole")) by_model[m.model]["gap_to_whole"] = reference["whole"].get<double>() - m.mean;
   }
   out["models"] = by_model;
+  if (options.baselines.is_object()) out["baselines"] = options.baselines;
   return out;
 }
 

@@ -34,6 +34,10 @@ struct EvalOptions {
   // (r - first) % W; the accuracies are gathered after each round and rank 0
   // writes results(.partial).json. Null: a world of one.
   std::shared_ptr<dist::Context> world;
+  // Reference accuracies per model ({model: {"random": %, "whole": %, ...}},
+  // from pipeline::reference_accuracies); when set, results.json carries them
+  // as "baselines" and each model's improvement_over_random and gap_to_whole.
+  nlohmann::json baselines;
 
   static EvalOptions dsa_setting();
 };
