@@ -27,11 +27,15 @@ void register_eval(CLI::App& app) {
   command->add_option("--models", options->models, "Models, comma-separated (convnet,resnet18,...)")
       ->delimiter(',')
       ->capture_default_str();
-  command->add_option("--runs", options->eval.runs, "Models trained per architecture")->capture_default_str();
-  command->add_option("--epochs", options->epochs, "Training epochs (default 300, or 1000 with --dsa)");
+  command->add_option("--runs", options->eval.runs, "Models trained per architecture")->capture_default_str()
+      ->check(at_least(1));
+  command->add_option("--epochs", options->epochs, "Training epochs (default 300, or 1000 with --dsa)")
+      ->check(at_least(1));
   command->add_flag("--dsa", options->eval.training.dsa, "The DSA setting: DSA augmentation, 1000 epochs");
-  command->add_option("--lr", options->lr, "Learning rate (default 0.01, or the set's learned lr)");
-  command->add_option("--batch", options->eval.training.batch_size, "Mini-batch size")->capture_default_str();
+  command->add_option("--lr", options->lr, "Learning rate (default 0.01, or the set's learned lr)")
+      ->check(greater_than(0));
+  command->add_option("--batch", options->eval.training.batch_size, "Mini-batch size")->capture_default_str()
+      ->check(at_least(1));
   command->add_flag("--resume", options->eval.resume, "Continue after the runs recorded in --out");
   add_baseline_flags(*command, options->baselines, options->references);
   command->add_option("--out", options->out, "Directory for results.json")->required();

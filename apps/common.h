@@ -33,6 +33,10 @@ struct CommonOptions {
   bool splits_work = false;
 };
 
+// Numeric flag checks with one plain message ("must be at least 1, not 0").
+CLI::Validator at_least(double minimum);
+CLI::Validator greater_than(double bound);
+
 // Add the common flags; `with_data` adds --data/--data-dir too.
 void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data = true);
 // Configure threads/allocator/logging for this run and join its world (a

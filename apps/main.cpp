@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ddkit " DDKIT_VERSION ": difficulty-aware dataset distillation"};
   app.set_version_flag("--version", "ddkit " DDKIT_VERSION);
   app.set_config("--config", "", "Read flags from a TOML/INI file ([subcommand] sections)");
+  // A key no subcommand knows (a typo, a line that is not `key = value`) is an
+  // error, not silently ignored; set before the subcommands, which inherit it.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.require_subcommand(1);
   // Log lines and progress go to stderr; stdout carries only results.
   spdlog::set_default_logger(spdlog::stderr_color_mt("ddkit"));
@@ -30,6 +33,17 @@ int main(int argc, char** argv) {
   ddkit::cli::register_report(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ConfigError& e) {  // a key of --config FILE that no flag takes
+    const std::string what = e.what(), prefix = "INI was not able to parse ";
+    const auto* config = app.get_config_ptr();
+    const std::string file = config && config->count() > 0 ? config->as<std::string>() : "--config";
+    const std::string key = what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+    std::fprintf(stderr, "ddkit: error: %s: '%s' is not a known flag (write `key = value` lines in [subcommand] sections)\n",
+                 file.c_str(), key.c_str());
+    return ddkit::kUserErrorExitCode;
+  } catch (const CLI::FileError& e) {  // --config FILE
+    std::fprintf(stderr, "ddkit: error: --config: %s\n", e.what());
+    return ddkit::kUserErrorExitCode;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::fprintf(stderr, "ddkit: error: %s\n", e.what());

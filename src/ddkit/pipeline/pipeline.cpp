@@ -174,6 +174,8 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     });
     const auto bytes = read_file_bytes(eval_dir / "results.json");
     sets[name] = json::parse(bytes.begin(), bytes.end());
+    // The metrics also for an evaluation reused from before --baselines was given.
+    for (auto& [model, m] : sets[name]["models"].items()) train::add_metrics(m, eval.baselines, model);
   }
 
   json results = {{"dataset", data.spec},

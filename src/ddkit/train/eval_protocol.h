@@ -58,6 +58,11 @@ struct EvalResult {
 EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
                               const std::string& set_description = "");
 
+// DD-Ranking's metrics beside accuracy, into one model's result (which has
+// "mean"): improvement_over_random = mean − baselines[model]["random"],
+// gap_to_whole = baselines[model]["whole"] − mean (each when known).
+void add_metrics(nlohmann::json& model_result, const nlohmann::json& baselines, const std::string& model);
+
 // mean and population std of a list.
 std::pair<double, double> mean_std(const std::vector<double>& values);
 
