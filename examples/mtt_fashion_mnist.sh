@@ -4,11 +4,16 @@
 # iterations each (published CIFAR-10 settings, max start epoch capped by the
 # buffer), then `ddkit eval --dsa --runs 5` (1000 epochs with DSA, the learned lr)
 # beside random real images under the same protocol. Every stage resumes.
-#   bash examples/mtt_fashion_mnist.sh            # env: EXPERTS EPOCHS IT1 IT10 OUT DDKIT THREADS
+#   bash examples/mtt_fashion_mnist.sh            # env: BUDGET (short|full) EXPERTS EPOCHS IT1 IT10 OUT DDKIT THREADS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DDKIT=${DDKIT:-build/ddkit}
 OUT=${OUT:-runs/mtt}
+# BUDGET=short (default): the README's budget; BUDGET=full: the reference's
+# buffer (100 experts x 50 epochs) and 5000 iterations — weeks on 2 cores.
+if [ "${BUDGET:-short}" = full ]; then
+  : "${EXPERTS:=100}" "${EPOCHS:=50}" "${IT1:=5000}" "${IT10:=5000}"
+fi
 EXPERTS=${EXPERTS:-1}
 EPOCHS=${EPOCHS:-5}
 IT1=${IT1:-20}
