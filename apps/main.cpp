@@ -4,11 +4,36 @@
 #include <exception>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "common.h"
 #include "ddkit/util/error.h"
+
+namespace {
+
+// Log lines on stderr. On a terminal a progress bar may be standing on the
+// current line (util/progress redraws it in place), so each log line first
+// clears it; the bar comes back with its next update.
+class StderrSink : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(message, line);
+    if (terminal_) std::fputs("\r\033[K", stderr);
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+
+ private:
+  const bool terminal_ = ::isatty(STDERR_FILENO) != 0;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ddkit " DDKIT_VERSION ": difficulty-aware dataset distillation"};
@@ -19,7 +44,7 @@ int main(int argc, char** argv) {
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.require_subcommand(1);
   // Log lines and progress go to stderr; stdout carries only results.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("ddkit"));
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("ddkit", std::make_shared<StderrSink>()));
   spdlog::set_pattern("[%H:%M:%S] %v");
   ddkit::cli::register_datasets(app);
   ddkit::cli::register_train(app);
