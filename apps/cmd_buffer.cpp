@@ -15,19 +15,25 @@ void register_buffer(CLI::App& app) {
   add_common_flags(*command, options->common);
   auto& b = options->buffer;
   command->add_option("--experts", b.experts, "Number of experts (reference: 100)")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   command->add_option("--epochs", b.epochs, "Epochs per expert; parameters saved after each (reference: 50)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--lr", b.lr, "SGD learning rate (no momentum, no weight decay, constant)")->capture_default_str();
-  command->add_option("--batch", b.batch_size, "Mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--width", b.width, "ConvNet width")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--depth", b.depth, "ConvNet depth")->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(at_least(1));
+  command->add_option("--lr", b.lr, "SGD learning rate (no momentum, no weight decay, constant)")->capture_default_str()
+      ->check(greater_than(0));
+  command->add_option("--batch", b.batch_size, "Mini-batch size")->capture_default_str()
+      ->check(at_least(1));
+  command->add_option("--width", b.width, "ConvNet width")->capture_default_str()
+      ->check(at_least(1));
+  command->add_option("--depth", b.depth, "ConvNet depth")->capture_default_str()
+      ->check(at_least(1));
   auto* o = options.get();
   command->add_flag_callback("--no-dsa", [o] { o->buffer.dsa = false; }, "Train without DSA augmentation");
   command->add_flag_callback("--no-test", [o] { o->buffer.test_every_epoch = false; },
                              "Skip the test accuracy after each epoch");
   command->add_flag("--resume", b.resume, "Keep the finished experts in --out (same settings; may add experts)");
-  command->add_option("--stop-after", b.stop_after, "Train at most N experts now and stop");
+  command->add_option("--stop-after", b.stop_after, "Train at most N experts now and stop")
+      ->check(at_least(0));
   command->add_option("--out", b.out, "Buffer directory")->required();
   command->callback([options] {
     options->common.splits_work = true;  // by experts

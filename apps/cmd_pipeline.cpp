@@ -20,7 +20,8 @@ void register_pipeline(CLI::App& app) {
   add_gen_train_flags(*command, options->run.generator_training, "gen-");  // diffusion without --generator
   command->add_option("--target", options->run.target, "DGS target: original | ground | hill | slope | cliff | FILE.json")
       ->capture_default_str();
-  command->add_option("--runs", options->run.eval.runs, "Evaluation runs per set")->capture_default_str();
+  command->add_option("--runs", options->run.eval.runs, "Evaluation runs per set")->capture_default_str()
+      ->check(at_least(1));
   command->add_option("--models", options->run.eval.models, "Evaluation models, comma-separated")
       ->delimiter(',')
       ->capture_default_str();
@@ -28,15 +29,18 @@ void register_pipeline(CLI::App& app) {
                       "auto (the method's: DSA setting for dsa/dm, plain otherwise) | plain | dsa")
       ->check(CLI::IsMember({"auto", "plain", "dsa"}))
       ->capture_default_str();
-  command->add_option("--eval-epochs", options->run.eval_epochs, "Evaluation epochs (default: the protocol's 300/1000)");
+  command->add_option("--eval-epochs", options->run.eval_epochs, "Evaluation epochs (default: the protocol's 300/1000)")
+      ->check(at_least(1));
   command->add_flag("--no-plain", [options](int64_t) { options->run.compare_plain = false; },
                     "Skip the comparison with the method at plain IPC");
   command->add_option("--score-observer", options->run.observer.model_file,
                       "Observer model file for difficulty (default: train one, kept as DIR/observer.pt)");
   command->add_option("--score-observer-epochs", options->run.observer.epochs, "Epochs of the trained observer")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(0));
   command->add_option("--original-scores", options->run.original_scores_file,
                       "metadata.jsonl of `ddkit score --split train` (default: scored with the observer)");
+  add_baseline_flags(*command, options->run.baselines, options->run.references);
   command->add_flag("--resume", options->run.resume, "Reuse finished stages in --out and continue unfinished ones");
   command->add_option("--out", options->run.out, "Run directory")->required();
   command->callback([options] {
@@ -51,6 +55,10 @@ void register_pipeline(CLI::App& app) {
       for (const auto& [model, m] : set["models"].items()) {
         std::printf("%s %s: %.2f ± %.2f %%\n", name.c_str(), model.c_str(), m["mean"].get<double>(),
                     m["std"].get<double>());
+        if (m.contains("improvement_over_random")) {
+          std::printf("%s %s: improvement over random %+.2f, gap to whole data %.2f\n", name.c_str(), model.c_str(),
+                      m["improvement_over_random"].get<double>(), m["gap_to_whole"].get<double>());
+        }
       }
     }
   });

@@ -15,11 +15,13 @@ void register_sample(CLI::App& app) {
   auto* command = app.add_subcommand("sample", "Difficulty-guided sampling (DGS) of ipc images per class from a pool");
   add_common_flags(*command, options->common);
   command->add_option("--pool", options->pool, "Pool image set (ddkit's, or PNG class folders)")->required();
-  command->add_option("--ipc", options->run.ipc, "Images per class to select")->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_option("--ipc", options->run.ipc, "Images per class to select")->capture_default_str()
+      ->check(at_least(1));
   command->add_option("--target", options->run.target, "original | ground | hill | slope | cliff | FILE.json")
       ->capture_default_str();
   command->add_option("--repeat", options->run.repeat, "Independent selections (seeds seed..seed+R-1)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   command->add_flag("--rescore", options->run.rescore, "Score the pool even if its metadata.jsonl has scores");
   command->add_option("--original-scores", options->run.original_scores_file,
                       "metadata.jsonl of `ddkit score --split train` (else computed)");

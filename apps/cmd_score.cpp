@@ -10,7 +10,8 @@ void add_observer_flags(CLI::App& command, train::ObserverOptions& observer) {
   command.add_option("--observer", observer.model_file, "Observer model.pt from `ddkit train`");
   command.add_option("--observer-model", observer.model, "Observer to train if no --observer")->capture_default_str();
   command.add_option("--observer-epochs", observer.epochs, "Epochs of an observer trained here")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(0));
 }
 
 void register_score(CLI::App& app) {
@@ -30,7 +31,8 @@ void register_score(CLI::App& app) {
       ->check(CLI::IsMember({"train"}))
       ->excludes(set);
   command->add_option("--observers", options->run.scoring.observers, "K observers to average over")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   add_observer_flags(*command, options->run.scoring.observer);
   command->add_option("--out", options->run.out, "Output directory (may be the image set itself)")->required();
   command->callback([options] {

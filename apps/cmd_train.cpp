@@ -18,9 +18,12 @@ void register_train(CLI::App& app) {
   auto* command = app.add_subcommand("train", "Train a model on the whole training split (e.g. an observer)");
   add_common_flags(*command, options->common);
   command->add_option("--model", options->model, "Model name (convnet, resnet18, ...)")->capture_default_str();
-  command->add_option("--epochs", options->training.epochs, "Epochs (the loop runs epochs+1)")->capture_default_str();
-  command->add_option("--lr", options->training.lr, "Learning rate")->capture_default_str();
-  command->add_option("--batch", options->training.batch_size, "Mini-batch size")->capture_default_str();
+  command->add_option("--epochs", options->training.epochs, "Epochs (the loop runs epochs+1)")->capture_default_str()
+      ->check(at_least(0));
+  command->add_option("--lr", options->training.lr, "Learning rate")->capture_default_str()
+      ->check(greater_than(0));
+  command->add_option("--batch", options->training.batch_size, "Mini-batch size")->capture_default_str()
+      ->check(at_least(1));
   command->add_flag("--dsa", options->training.dsa, "DSA augmentation of every mini-batch");
   command->add_option("--out", options->out, "Model file to write (model.pt)")->required();
   command->callback([options] {

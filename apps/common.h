@@ -16,6 +16,9 @@ struct DistillOptions;
 namespace ddkit::generative {
 struct GenTrainOptions;
 }
+namespace ddkit::pipeline {
+struct ReferenceOptions;
+}
 
 namespace ddkit::cli {
 
@@ -32,6 +35,10 @@ struct CommonOptions {
   dist::WorldOptions world;
   bool splits_work = false;
 };
+
+// Numeric flag checks with one plain message ("must be at least 1, not 0").
+CLI::Validator at_least(double minimum);
+CLI::Validator greater_than(double bound);
 
 // Add the common flags; `with_data` adds --data/--data-dir too.
 void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data = true);
@@ -55,6 +62,8 @@ void register_report(CLI::App& app);
 
 // --observer, --observer-model, --observer-epochs.
 void add_observer_flags(CLI::App& command, train::ObserverOptions& observer);
+// --baselines and the reference flags (--baselines-cache, --whole-epochs, --whole-runs).
+void add_baseline_flags(CLI::App& command, bool& enabled, pipeline::ReferenceOptions& references);
 // The method flags of `ddkit distill` (also used by `ddkit pipeline`).
 void add_distill_flags(CLI::App& command, distill::DistillOptions& options);
 // The generator's training flags; `prefix` ("" or "gen-") goes before steps/batch/lr.

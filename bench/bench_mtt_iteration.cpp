@@ -1,7 +1,10 @@
 // One MTT iteration (ALGORITHMS §7) at IPC 10 on Fashion-MNIST-sized data
 // (ConvNet-3, 100 synthetic images, batch_syn all, syn_steps 30, DSA), in
 // seconds/iteration — the C++ side of bench/mtt_speed.sh.
-//   ./bench_mtt_iteration [--threads N] [--syn-steps N] [--full-graph] [--iterations N] [benchmark flags]
+//   ./bench_mtt_iteration [--threads N] [--syn-steps N] [--full-graph] [--native-conv] [--iterations N]
+//       [benchmark flags]
+// --native-conv also times the step-wise sweep with the student's convolutions
+// by at::conv2d (whose double backward runs slow_conv_transpose2d on CPU).
 // Times ddkit's default step-wise exact reverse sweep (memory of one step);
 // --full-graph also times the reference's single graph over all steps
 // (distill --mtt-full-graph), whose memory grows by about 0.7 GB per step at
@@ -83,13 +86,17 @@ void BM_MttIteration(benchmark::State& state) {
   // Class-major initial images (the data's labels cycle 0..9).
   const auto images = s.data.train.images.narrow(0, 0, kIpc * 10).view({kIpc, 10, 1, 28, 28}).transpose(0, 1)
                           .reshape({kIpc * 10, 1, 28, 28});
-  ddkit::distill::MttDistiller distiller(s.data, images, kIpc, o, ddkit::distill::open_buffer(s.buffer, s.data));
+  auto buffer = ddkit::distill::open_buffer(s.buffer, s.data);
+  buffer.net.fast_double_backward = state.range(0) != 2;
+  ddkit::distill::MttDistiller distiller(s.data, images, kIpc, o, buffer);
   // No warm-up iteration: an iteration takes minutes here, its one-time costs are lost in it.
   uint64_t seed = 2;
   for (auto _ : state) benchmark::DoNotOptimize(distiller.step(seed++));
   state.counters["s/it"] = benchmark::Counter(static_cast<double>(state.iterations()),
                                              benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  state.SetLabel(o.full_graph ? "full graph (reference)" : "step-wise reverse sweep (ddkit default)");
+  state.SetLabel(o.full_graph                ? "full graph (reference)"
+                 : state.range(0) == 2       ? "step-wise reverse sweep, at::conv2d"
+                                             : "step-wise reverse sweep (ddkit default)");
 }
 
 }  // namespace
@@ -106,14 +113,19 @@ int main(int argc, char** argv) {
       rest.push_back(argv[i]);
     }
   }
-  bool full_graph = false;
-  for (size_t i = 0; i < rest.size(); ++i) {
-    if (std::strcmp(rest[i], "--full-graph") == 0) {
-      full_graph = true;
-      rest.erase(rest.begin() + static_cast<long>(i));
-      break;
+  // Mode flags: --full-graph (Arg 1), --native-conv (Arg 2: the student's
+  // convolutions by at::conv2d instead of conv3x3_twice_differentiable).
+  auto take_flag = [&rest](const char* name) {
+    for (size_t i = 0; i < rest.size(); ++i) {
+      if (std::strcmp(rest[i], name) == 0) {
+        rest.erase(rest.begin() + static_cast<long>(i));
+        return true;
+      }
     }
-  }
+    return false;
+  };
+  const bool full_graph = take_flag("--full-graph");
+  const bool native_conv = take_flag("--native-conv");
   for (size_t i = 0; i + 1 < rest.size(); ++i) {
     if (std::strcmp(rest[i], "--iterations") == 0) {
       g_iterations = std::stoll(rest[i + 1]);
@@ -123,6 +135,7 @@ int main(int argc, char** argv) {
   }
   auto* bench = benchmark::RegisterBenchmark("BM_MttIteration", BM_MttIteration)->Arg(0);
   if (full_graph) bench->Arg(1);
+  if (native_conv) bench->Arg(2);
   bench->Unit(benchmark::kSecond)->UseRealTime()->Iterations(g_iterations);
   const int threads = ddkit::configure_runtime(runtime);
   int rest_argc = static_cast<int>(rest.size());

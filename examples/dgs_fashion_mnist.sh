@@ -2,12 +2,15 @@
 # Issue 4's experiment: DGS on a random real pool of Fashion-MNIST.
 #   observer ConvNet -> prob scores of the training split -> random pool 5 x IPC
 #   -> DGS with each target -> evaluate each selection (ConvNet, 300 epochs, RUNS runs).
-# Usage: examples/dgs_fashion_mnist.sh [OUT_DIR]   (env: DDKIT, IPC, RUNS, OBSERVER_EPOCHS, SEED)
+# Usage: examples/dgs_fashion_mnist.sh [OUT_DIR]   (env: BUDGET (short|full), DDKIT, IPC, RUNS, OBSERVER_EPOCHS, SEED)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
 OUT=${1:-runs/dgs-fashion-mnist}
 IPC=${IPC:-10}
 RUNS=${RUNS:-5}
+# BUDGET=short (default): the README's 2-epoch observer; BUDGET=full: a
+# 20-epoch observer (the random pool and the evaluation have no short cut).
+[ "${BUDGET:-short}" = full ] && : "${OBSERVER_EPOCHS:=20}"
 OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
 SEED=${SEED:-0}
 mkdir -p "$OUT"

@@ -6,7 +6,7 @@
 #      (pool of POOL_FACTOR x IPC per class, DGS target "original");
 #   3. examples/matching_table.py prints the README table.
 # Usage: examples/matching_fashion_mnist.sh [OUT_DIR]
-#   env as sdc_sweep.sh, plus POOL_FACTOR_<ipc>, OBSERVER_EPOCHS, SKIP_SWEEP=1 (use the sweep's runs as they are)
+#   env as sdc_sweep.sh (BUDGET=short|full too), plus POOL_FACTOR_<ipc>, OBSERVER_EPOCHS, SKIP_SWEEP=1 (use the sweep's runs as they are)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
 OUT=${1:-runs/matching}
@@ -15,6 +15,13 @@ METHODS=${METHODS:-"dc dsa dm"}
 RUNS=${RUNS:-5}
 SEED=${SEED:-0}
 OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
+# BUDGET=short (default): the README's budgets; BUDGET=full: published
+# iterations (DC/DSA 1000, DM 20000) and pools of 5 x IPC — days on 2 cores.
+if [ "${BUDGET:-short}" = full ]; then
+  : "${POOL_FACTOR_10:=5}"
+  : "${ITERS_dc_1:=1000}" "${ITERS_dsa_1:=1000}" "${ITERS_dm_1:=20000}"
+  : "${ITERS_dc_10:=1000}" "${ITERS_dsa_10:=1000}" "${ITERS_dm_10:=20000}"
+fi
 : "${POOL_FACTOR_1:=5}" "${POOL_FACTOR_10:=3}"
 : "${ITERS_dc_1:=50}" "${ITERS_dsa_1:=50}" "${ITERS_dm_1:=300}"
 : "${ITERS_dc_10:=10}" "${ITERS_dsa_10:=10}" "${ITERS_dm_10:=200}"

@@ -4,7 +4,7 @@
 # (DC: 300 epochs plain; DSA, DM: 1000 epochs with DSA), RUNS runs each.
 # The best λ > 0 per method and IPC is ddkit's default (distill/sdc.cpp).
 # Usage: examples/sdc_sweep.sh [OUT_DIR]
-#   env: DDKIT, IPCS ("1 10"), METHODS ("dc dsa dm"), LAMBDAS ("0 0.01 0.1 1"), RUNS (5), SEED (0),
+#   env: BUDGET (short | full), DDKIT, IPCS ("1 10"), METHODS ("dc dsa dm"), LAMBDAS ("0 0.01 0.1 1"), RUNS (5), SEED (0),
 #        ITERS_<method>_<ipc> (iterations; defaults below — far below the published 1000/20000)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
@@ -14,6 +14,12 @@ METHODS=${METHODS:-"dc dsa dm"}
 LAMBDAS=${LAMBDAS:-"0 0.01 0.1 1"}
 RUNS=${RUNS:-5}
 SEED=${SEED:-0}
+# BUDGET=short (default): the README's short budgets below; BUDGET=full: the
+# published iterations (DC/DSA 1000, DM 20000) — days on 2 cores.
+if [ "${BUDGET:-short}" = full ]; then
+  : "${ITERS_dc_1:=1000}" "${ITERS_dsa_1:=1000}" "${ITERS_dm_1:=20000}"
+  : "${ITERS_dc_10:=1000}" "${ITERS_dsa_10:=1000}" "${ITERS_dm_10:=20000}"
+fi
 : "${ITERS_dc_1:=50}" "${ITERS_dsa_1:=50}" "${ITERS_dm_1:=300}"
 : "${ITERS_dc_10:=10}" "${ITERS_dsa_10:=10}" "${ITERS_dm_10:=200}"
 mkdir -p "$OUT"

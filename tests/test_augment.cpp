@@ -302,6 +302,17 @@ TEST(DsaExact, CropIsAZeroFilledShiftByTheDrawnAmount) {
   EXPECT_GT(shifts_seen.size(), 5u);
 }
 
+TEST(DsaExact, CropReturnsNchwStrides) {
+  // Channels-last strides would send the next convolution to other kernels
+  // (and for one channel they even pass is_contiguous()).
+  for (int64_t channels : {1, 3}) {
+    const auto out = siamese(random_images({4, channels, 8, 12}, 21), single_family("crop"), 5);
+    const auto expected = at::empty({4, channels, 8, 12}).strides();
+    EXPECT_EQ(out.strides(), expected) << channels;
+    EXPECT_EQ(out.suggest_memory_format(), at::MemoryFormat::Contiguous) << channels;
+  }
+}
+
 TEST(DsaExact, CutoutZeroesTheDrawnSquareClippedAtTheBorder) {
   for (const int64_t size : {8, 7}) {
     for (const double ratio : {0.5, 0.4}) {  // sides 4 (even) and 3 (odd)

@@ -43,6 +43,10 @@ void expect_user_error(const Outcome& outcome, const std::string& subject, const
   EXPECT_EQ(std::count(outcome.err.begin(), outcome.err.end(), '\n'), 1) << outcome.err;
 }
 
+void write_text(const fs::path& file, const std::string& text) {
+  std::ofstream(file) << text;
+}
+
 fs::path tiny_mnist(const std::string& name) {
   auto dir = ddkit_test::fresh_dir(name);
   ddkit_test::write_tiny_mnist(dir);
@@ -168,6 +172,33 @@ TEST(CliPipeline, TrainHerdingAndEvalEndToEnd) {
   EXPECT_EQ(results["protocol"]["epochs"], 2);
 }
 
+TEST(CliPipeline, EvalBaselinesAreComputedOnceAndCached) {
+  const auto dir = tiny_mnist("cli_baselines");
+  const std::string data = " --data mnist:" + dir.string();
+  ASSERT_EQ(run_ddkit(distill_into(dir, dir / "set")).exit_code, 0);
+  const std::string base = "eval --set " + (dir / "set").string() + " --models convnet-w32 --runs 2 --epochs 2 " +
+                           "--baselines --baselines-cache " + (dir / "cache").string() + data;
+  const std::string eval = base + " --whole-epochs 1";
+  const auto first = run_ddkit(eval + " --out " + (dir / "first").string());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("random reference for convnet-w32: training 2 run(s)"), std::string::npos) << first.err;
+  const auto second = run_ddkit(eval + " --out " + (dir / "second").string());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("random reference for convnet-w32: "), std::string::npos) << second.err;
+  EXPECT_EQ(second.err.find("training"), std::string::npos) << second.err;
+  std::ifstream in(dir / "second" / "results.json");
+  const auto results = nlohmann::json::parse(in);
+  const auto& model = results["models"]["convnet-w32"];
+  const auto& reference = results["baselines"]["convnet-w32"];
+  EXPECT_EQ(reference["ipc"], 2);
+  EXPECT_DOUBLE_EQ(model["improvement_over_random"].get<double>(),
+                   model["mean"].get<double>() - reference["random"].get<double>());
+  EXPECT_DOUBLE_EQ(model["gap_to_whole"].get<double>(), reference["whole"].get<double>() - model["mean"].get<double>());
+  expect_user_error(run_ddkit(base + " --whole-epochs 0 --out " + (dir / "third").string()), "--whole-epochs",
+                    "must be at least 1, not 0");
+  EXPECT_FALSE(fs::exists(dir / "third"));
+}
+
 TEST(CliErrors, SamplePoolTooSmallAndScoreWithoutInput) {
   const auto dir = tiny_mnist("cli_sample");
   const std::string data = " --data mnist:" + dir.string();
@@ -225,4 +256,91 @@ TEST(CliPipeline, DistributionMatchingStopAndResume) {
   EXPECT_EQ(meta["method"], "dm");
   EXPECT_EQ(meta["resumed_from"], 2);
   EXPECT_EQ(meta["iterations"], 3);
+}
+
+// Every subcommand's refusals, end to end: one line naming the flag or file,
+// exit code 2, and nothing written at --out.
+TEST(CliErrors, EverySubcommandRefusesBadInputWithOneLine) {
+  const auto dir = tiny_mnist("cli_refusals");
+  const std::string data = " --data mnist:" + dir.string();
+  ASSERT_EQ(run_ddkit(distill_into(dir, dir / "set")).exit_code, 0);
+  const auto out = dir / "out";
+  const std::string to = " --out " + out.string();
+  const std::string set = " --set " + (dir / "set").string();
+  write_text(dir / "bad-key.toml", "[eval]\nrunz = 2\n");
+  write_text(dir / "not-ini.toml", "this is [ not ini\n");
+  struct Case {
+    std::string args, subject, problem;
+  };
+  const std::vector<Case> cases = {
+      {"distill --method dm --ipc 0" + data + to, "--ipc", "must be at least 1, not 0"},
+      {"distill --method dm --ipc 1 --pool-factor 0" + data + to, "--pool-factor", "must be at least 1"},
+      {"distill --method dc --ipc 1 --outer-loop 0" + data + to, "--outer-loop", "must be at least 1"},
+      {"distill --method dm --ipc 1 --lr-img 0" + data + to, "--lr-img", "must be greater than 0"},
+      {"distill --method dm --ipc 1 --sdc-lambda=-1" + data + to, "--sdc-lambda", "must be at least 0"},
+      {"distill --method nope --ipc 1" + data + to, "--method", "nope"},
+      {"distill --method mtt --ipc 1" + data + to, "--buffer", "needs --buffer DIR"},
+      {"distill --method mtt --ipc 1 --buffer " + (dir / "nobuf").string() + data + to, (dir / "nobuf").string(),
+       "not an expert buffer"},
+      {"distill --method dm --ipc 1 --device cuda" + data + to, "--device", "CUDA"},
+      {"distill --method dm --ipc 1 --data nosuch:" + dir.string() + to, "nosuch:" + dir.string(), "unknown dataset"},
+      {"buffer --experts 0" + data + to, "--experts", "must be at least 1"},
+      {"eval --runs 0" + set + data + to, "--runs", "must be at least 1"},
+      {"eval --lr abc" + set + data + to, "--lr", "'abc' is not a number"},
+      {"eval --baselines --whole-runs 0" + set + data + to, "--whole-runs", "must be at least 1"},
+      {"score --split train --scorer nope" + data + to, "--scorer", "unknown scorer 'nope'"},
+      {"score --split train --observer " + (dir / "none.pt").string() + data + to, (dir / "none.pt").string(),
+       "no such file"},
+      {"sample --pool " + (dir / "set").string() + " --ipc 0 --target original" + data + to, "--ipc",
+       "must be at least 1"},
+      {"sample --pool " + (dir / "set").string() + " --ipc 1 --target nope" + data + to, "nope", "not a target"},
+      {"pipeline --method dm --ipc 1 --target nope" + data + to, "nope", "not a target"},
+      {"pipeline --method dm --ipc 1 --runs 0" + data + to, "--runs", "must be at least 1"},
+      {"train --epochs=-1" + data + " --out " + (dir / "m.pt").string(), "--epochs", "must be at least 0"},
+      {"train --model nope" + data + " --out " + (dir / "m.pt").string(), "--model", "unknown model 'nope'"},
+      {"report --run " + (dir / "set").string(), (dir / "set" / "results.json").string(), "is missing"},
+      {"launch -n 0 -- eval" + set + data + to, "-n", "at least 1 worker"},
+      {"--config " + (dir / "none.toml").string() + " eval" + set + data + to, "--config", "not readable"},
+      {"--config " + (dir / "bad-key.toml").string() + " eval" + set + data + to, (dir / "bad-key.toml").string(),
+       "'eval.runz' is not a known flag"},
+      {"--config " + (dir / "not-ini.toml").string() + " eval" + set + data + to, (dir / "not-ini.toml").string(),
+       "is not a known flag"},
+      {"eval --threads=-1" + set + data + to, "--threads", "must be at least 0"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    expect_user_error(run_ddkit(c.args), c.subject, c.problem);
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(dir / "m.pt"));
+  }
+}
+
+// --config FILE: [subcommand] sections give flags; the command line wins.
+TEST(CliOptions, ConfigFileVersionAndQuiet) {
+  const auto dir = tiny_mnist("cli_config");
+  ASSERT_EQ(run_ddkit(distill_into(dir, dir / "set")).exit_code, 0);
+  write_text(dir / "run.toml",
+             "[eval]\nseed = 3\nruns = 3\nepochs = 2\nmodels = [\"convnet-w32\"]\ndata = \"mnist:" + dir.string() +
+                 "\"\n");
+  const auto run = run_ddkit("--config " + (dir / "run.toml").string() + " eval --runs 2 --set " +
+                             (dir / "set").string() + " --out " + (dir / "eval").string());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::ifstream in(dir / "eval" / "results.json");
+  const auto results = nlohmann::json::parse(in);
+  EXPECT_EQ(results["seed"], 3);
+  EXPECT_EQ(results["protocol"]["epochs"], 2);
+  EXPECT_EQ(results["models"]["convnet-w32"]["accuracies"].size(), 2u);  // --runs 2 over the file's 3
+  // Progress and log lines go to stderr; --quiet silences them (warnings stay).
+  EXPECT_NE(run.err.find("eval convnet-w32"), std::string::npos) << run.err;
+  const auto quiet = run_ddkit("--config " + (dir / "run.toml").string() + " eval --quiet --set " +
+                               (dir / "set").string() + " --out " + (dir / "eval-quiet").string());
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  // --version: the project's version on stdout, exit 0.
+  const auto version_file = dir / "version.txt";
+  ASSERT_EQ(std::system((std::string(DDKIT_BINARY) + " --version > " + version_file.string()).c_str()), 0);
+  std::ifstream version(version_file);
+  std::string line;
+  std::getline(version, line);
+  EXPECT_EQ(line, "ddkit " DDKIT_VERSION);
 }

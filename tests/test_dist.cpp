@@ -199,7 +199,8 @@ TEST(DistLaunch, ScoreTwoWorkersEqualsOneProcess) {
   EXPECT_EQ(read_text(t.dir / "one" / "metadata.jsonl"), read_text(t.dir / "two" / "metadata.jsonl"));
   EXPECT_EQ(read_text(t.dir / "one" / "difficulty.svg"), read_text(t.dir / "two" / "difficulty.svg"));
   // Output forwarded line by line with a rank prefix; rank 0 prints the summary.
-  const auto out = read_text(t.dir / "two.out");
+  // (stdout holds only results: the per-class table; log lines go to stderr).
+  const auto out = "\n" + read_text(t.dir / "two.out");
   EXPECT_NE(out.find("\n[rank 0] 0 "), std::string::npos) << out;
   EXPECT_EQ(out.find("[rank 1] 0 "), std::string::npos) << out;
   EXPECT_NE(read_text(t.dir / "two.err").find("[launch] rank 1: pid "), std::string::npos);
@@ -232,6 +233,33 @@ TEST(DistLaunch, DmAndDcTwoWorkersMatchOneProcess) {
     const auto a = ddkit::data::load_tensor(one / "images.pt"), b = ddkit::data::load_tensor(two / "images.pt");
     EXPECT_TRUE(at::allclose(a, b, 1e-4, 1e-5)) << method << ": max diff " << (a - b).abs().max().item<double>();
   }
+}
+
+TEST(DistLaunch, MttTwoWorkersMatchOneProcess) {
+  const auto t = tiny("mtt");
+  const auto buffer = t.dir / "buffer";
+  ASSERT_EQ(run_ddkit(t.dir, "buffer", "buffer --experts 1 --epochs 2 --width 16 --no-test --seed 4 " + t.data +
+                                           " --out " + buffer.string()),
+            0)
+      << read_text(t.dir / "buffer.err");
+  // 10 classes × IPC 1 in batches of 7 (ranks own 4 and 3 rows, then 2 and 1),
+  // SDC on so its class split runs too.
+  const std::string args = "distill --method mtt --ipc 1 --iterations 2 --syn-steps 3 --expert-epochs 1 "
+                           "--max-start-epoch 2 --batch-syn 7 --lr-img-mtt 10 --lr-lr 1e-3 --sdc-lambda 0.1 --seed 5 "
+                           "--buffer " + buffer.string() + " " + t.data;
+  const auto one = t.dir / "one", two = t.dir / "two";
+  ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + one.string()), 0) << read_text(t.dir / "one.err");
+  ASSERT_EQ(run_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + two.string()), 0)
+      << read_text(t.dir / "two.err");
+  const auto a = ddkit::data::load_tensor(one / "images.pt"), b = ddkit::data::load_tensor(two / "images.pt");
+  // Equal up to float reduction order (each step's gradient is a sum of two parts).
+  EXPECT_LT((a - b).norm().item<double>(), 1e-5 * a.norm().item<double>())
+      << "max diff " << (a - b).abs().max().item<double>();
+  // The learned lr moved, the same way in both runs.
+  const auto lr_one = json::parse(read_text(one / "meta.json")).at("learned_lr").get<double>();
+  const auto lr_two = json::parse(read_text(two / "meta.json")).at("learned_lr").get<double>();
+  EXPECT_NE(lr_one, 0.01);
+  EXPECT_NEAR(lr_one, lr_two, 1e-6 * std::abs(lr_one) + 1e-9);
 }
 
 TEST(DistLaunch, BufferTwoWorkersEqualsOneProcess) {
@@ -277,7 +305,7 @@ TEST(DistLaunch, KilledWorkerFailsFastAndEvalResumes) {
 
   ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
       << read_text(t.dir / "resume.err");
-  EXPECT_NE(read_text(t.dir / "resume.out").find("resuming after 2 finished run(s)"), std::string::npos);
+  EXPECT_NE(read_text(t.dir / "resume.err").find("resuming after 2 finished run(s)"), std::string::npos);
   ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0);
   EXPECT_EQ(accuracies(out / "results.json"), accuracies(t.dir / "one" / "results.json"));
 }
@@ -303,7 +331,7 @@ TEST(DistLaunch, KilledWorkerFailsFastAndDmResumes) {
 
   ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
       << read_text(t.dir / "resume.err");
-  EXPECT_NE(read_text(t.dir / "resume.out").find("resuming dm at iteration"), std::string::npos);
+  EXPECT_NE(read_text(t.dir / "resume.err").find("resuming dm at iteration"), std::string::npos);
   ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0);
   const auto a = ddkit::data::load_tensor(out / "images.pt");
   const auto b = ddkit::data::load_tensor(t.dir / "one" / "images.pt");

@@ -177,6 +177,9 @@ TEST(DistributionMatching, CheckpointAndResumeGiveTheUninterruptedResult) {
   const auto resumed = distill::run_matching(data, options);
   EXPECT_TRUE(at::equal(resumed.images, full.images));
   EXPECT_EQ(resumed.meta["resumed_from"], 3);
+  // The loss log covers the iterations before the resume too (iteration 0 here).
+  EXPECT_EQ(resumed.meta["loss_every_10"].size(), 1u);
+  EXPECT_EQ(resumed.meta["loss_every_10"], full.meta["loss_every_10"]);
   const auto back = data::read_image_set(dir / "interrupted", data);
   EXPECT_TRUE(at::equal(back.images, full.images));
   // A checkpoint of other settings is refused.

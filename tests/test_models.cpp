@@ -10,6 +10,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/types.h>
 
+#include "ddkit/models/conv_double_backward.h"
 #include "ddkit/models/convnet.h"
 #include "ddkit/models/factory.h"
 #include "ddkit/models/zoo.h"
@@ -327,4 +328,38 @@ TEST(FusedBlock, ConvNetEmbeddingEqualsItsSequentialModules) {
   auto& features = *net->named_children()["features"]->as<torch::nn::Sequential>();
   const auto plain = features.forward(x).flatten(1);
   EXPECT_TRUE(at::allclose(fused, plain, 1e-5, 1e-5));
+}
+
+// conv3x3_twice_differentiable equals at::conv2d in value, first and second
+// derivatives (the MTT pattern: differentiate g·λ where g = ∂L/∂W with create_graph).
+TEST(ConvDoubleBackward, MatchesConv2dToSecondOrder) {
+  torch::manual_seed(3);
+  const auto options = torch::TensorOptions().dtype(torch::kDouble);
+  for (int64_t padding : {1, 3}) {
+    SCOPED_TRACE(padding);
+    const auto x0 = torch::randn({2, 3, 7, 6}, options);
+    const auto w0 = torch::randn({4, 3, 3, 3}, options);
+    const auto b0 = torch::randn({4}, options);
+    struct Out {
+      torch::Tensor y, gw, gx_of_h, gw_of_h, gb_of_h;
+    };
+    auto run = [&](bool custom) {
+      auto x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+      const auto y = custom ? ddkit::models::conv3x3_twice_differentiable(x, w, b, padding)
+                            : torch::conv2d(x, w, b, 1, padding);
+      const auto loss = (y * y.sin()).sum();  // nonlinear, so second derivatives are not trivial
+      const auto g = torch::autograd::grad({loss}, {w, b}, {}, true, true);
+      const auto lambda_w = torch::ones_like(w0) * 0.3, lambda_b = torch::ones_like(b0) * -0.2;
+      const auto h = (g[0] * lambda_w).sum() + (g[1] * lambda_b).sum();
+      const auto second = torch::autograd::grad({h}, {x, w, b});
+      return Out{y.detach(), g[0].detach(), second[0], second[1], second[2]};
+    };
+    const auto a = run(false), c = run(true);
+    EXPECT_TRUE(torch::allclose(a.y, c.y, 1e-10, 1e-10));
+    EXPECT_TRUE(torch::allclose(a.gw, c.gw, 1e-10, 1e-10));
+    EXPECT_TRUE(torch::allclose(a.gx_of_h, c.gx_of_h, 1e-10, 1e-10)) << (a.gx_of_h - c.gx_of_h).abs().max();
+    EXPECT_TRUE(torch::allclose(a.gw_of_h, c.gw_of_h, 1e-10, 1e-10)) << (a.gw_of_h - c.gw_of_h).abs().max();
+    EXPECT_TRUE(torch::allclose(a.gb_of_h, c.gb_of_h, 1e-10, 1e-10));
+    EXPECT_GT(a.gx_of_h.abs().max().item<double>(), 0.0);
+  }
 }

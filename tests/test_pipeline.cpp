@@ -62,8 +62,18 @@ TEST(Pipeline, RandomWithoutPlainAndABadProtocol) {
   const auto out = ddkit_test::fresh_dir("pipeline_random");
   auto options = ddkit_test::tiny_pipeline_options(out, "random");
   options.compare_plain = false;
+  options.baselines = true;
+  options.references.whole_epochs = 1;
+  options.references.cache_dir = out / "baselines-cache";
   const auto results = pipeline::run_pipeline(data, options);
   EXPECT_FALSE(results["sets"].contains("plain"));
+  // --baselines: references at the run's IPC, the metrics per set and in the report.
+  EXPECT_EQ(results["baselines"]["convnet-w32"]["ipc"], 2);
+  const auto& dgs = results["sets"]["dgs"]["models"]["convnet-w32"];
+  EXPECT_DOUBLE_EQ(dgs["improvement_over_random"].get<double>(),
+                   dgs["mean"].get<double>() - results["baselines"]["convnet-w32"]["random"].get<double>());
+  const auto bytes = read_file_bytes(out / "report.html");
+  EXPECT_NE(std::string(bytes.begin(), bytes.end()).find("<th>improvement over random</th>"), std::string::npos);
   EXPECT_EQ(results["sets"]["dgs"]["protocol"]["dsa"], false);  // random: the plain protocol
   EXPECT_FALSE(fs::exists(out / "plain"));
   options.eval_protocol = "fancy";

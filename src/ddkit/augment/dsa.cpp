@@ -186,7 +186,12 @@ at::Tensor random_crop(const at::Tensor& x, const DsaOptions& options, Draws& dr
   const auto rows = (index_range(h, x).view({1, h, 1}) + shift_rows + 1).clamp(0, h + 1);
   const auto cols = (index_range(w, x).view({1, 1, w}) + shift_cols + 1).clamp(0, w + 1);
   const auto padded_nhwc = at::constant_pad_nd(x, {1, 1, 1, 1}, 0).permute({0, 2, 3, 1});
-  return padded_nhwc.index({samples, rows, cols}).permute({0, 3, 1, 2});
+  const auto gathered = padded_nhwc.index({samples, rows, cols});  // N x H x W x C, contiguous
+  // Back to NCHW with NCHW strides: permuted strides make the next convolution
+  // pick its channels-last kernels and the fused norm block copy (for one
+  // channel the permuted tensor even passes is_contiguous(), so a view is needed).
+  if (x.size(1) == 1) return gathered.view({n, 1, h, w});
+  return gathered.permute({0, 3, 1, 2}).contiguous();
 }
 
 // Zero a square of side int(size * ratio + 0.5) centred on a random pixel

@@ -94,7 +94,7 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
   }
   const double lambda = o.sdc_lambda >= 0 ? o.sdc_lambda : default_sdc_lambda(o.method, o.ipc);
   o.dm.sdc_lambda = lambda;
-  o.dm.world = o.dc.world = o.world;
+  o.dm.world = o.dc.world = o.mtt.world = o.world;
   o.dc.sdc_lambda = lambda;
   o.mtt.sdc_lambda = lambda;
   if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : o.method == "mtt" ? 5000 : 1000;
@@ -169,16 +169,26 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   ProgressOptions progress_options;
   progress_options.quiet = options.quiet;
   Progress progress(options.method, options.iterations - first_iteration, progress_options);
+  // The loss log and the wall time so far are part of the state, so a resumed
+  // run's meta.json covers every iteration and the whole run's time.
+  const bool resumed = start_state.is_object();
+  json losses = resumed ? start_state.value("loss_every_10", json::array()) : json::array();
+  const double earlier_seconds = resumed ? start_state.value("wall_seconds", 0.0) : 0.0;
+  auto seconds_so_far = [&] {
+    return earlier_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  };
   auto save_checkpoint = [&](int64_t next_iteration) {
     if (!dist::is_root(options.world)) return;  // rank 0 writes (every rank holds the same state)
     fs::create_directories(ckpt);
     data::save_tensor(ckpt / "images.pt", distiller.images());
     data::save_tensor(ckpt / "velocity.pt", distiller.velocity());
-    json state = {{"iteration", next_iteration}, {"settings", settings}};
+    json state = {{"iteration", next_iteration},
+                  {"settings", settings},
+                  {"loss_every_10", losses},
+                  {"wall_seconds", seconds_so_far()}};
     if (mtt) state.update({{"learned_lr", mtt->learned_lr()}, {"lr_velocity", mtt->lr_velocity()}});
     write_file_atomic(ckpt / "state.json", state.dump(2));
   };
-  json losses = json::array();
   const int64_t last = options.stop_after > 0 ? std::min(options.iterations, first_iteration + options.stop_after)
                                              : options.iterations;
   for (int64_t it = first_iteration; it < last; ++it) {
@@ -206,7 +216,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   set.meta["loss_every_10"] = losses;
   set.meta["resumed_from"] = first_iteration;
   if (mtt) set.meta["learned_lr"] = mtt->learned_lr();  // ddkit eval trains with it
-  set.meta["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  set.meta["wall_seconds"] = seconds_so_far();  // of every session of the run
   if (!dist::is_root(options.world)) return set;
   data::write_image_set(options.out, set, data);
   fs::remove_all(ckpt, ec);

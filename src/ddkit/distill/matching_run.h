@@ -30,7 +30,7 @@ struct MatchingRunOptions {
   bool quiet = false;
   double sdc_lambda = -1;         // SDC λ for dm.sdc_lambda / dc.sdc_lambda; < 0: default_sdc_lambda(method, ipc)
   std::filesystem::path out;      // the checkpoint lives in <out>.checkpoint/
-  std::shared_ptr<dist::Context> world;  // distributed runs (dm.world/dc.world); rank 0 writes; null: one process
+  std::shared_ptr<dist::Context> world;  // distributed runs (dm/dc/mtt .world); rank 0 writes; null: one process
   DmOptions dm;
   DcOptions dc;  // outer_loop/inner_loop 0: the published loops for `ipc` (dc_loops)
   MttOptions mtt;  // zeros: the reference CIFAR-10 row for `ipc` (mtt_defaults)

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "ddkit/dist/context.h"
 #include "ddkit/distill/sdc.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/error.h"
@@ -32,6 +33,9 @@ MttDistiller::MttDistiller(const data::Dataset& data, const at::Tensor& initial_
       lr_(options_.lr_teacher) {
   if (options_.syn_steps < 0 || options_.expert_epochs < 1 || options_.max_start_epoch < 1) {
     throw Error("--syn-steps", "MTT needs syn_steps >= 0, expert_epochs >= 1 and max_start_epoch >= 1");
+  }
+  if (options_.full_graph && dist::size_of(options_.world) > 1) {
+    throw Error("--mtt-full-graph", "keeps one autograd graph in one process; a distributed MTT run uses the step-wise sweep");
   }
   if (options_.max_start_epoch - 1 + options_.expert_epochs > buffer_.epochs) {
     throw Error(buffer_.dir.string(), "has " + std::to_string(buffer_.epochs) + " epochs per expert; start epochs < " +
@@ -84,17 +88,45 @@ at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels) {
 
 }  // namespace
 
+void MttDistiller::all_reduce(at::Tensor& tensor) const {
+  if (options_.world) options_.world->all_reduce_sum(tensor);
+}
+
+double MttDistiller::all_reduce(double value) const {
+  return options_.world ? options_.world->all_reduce_sum(value) : value;
+}
+
+at::Tensor MttDistiller::step_loss(const Plan& p, int64_t i, const at::Tensor& theta, const at::Tensor& images,
+                                   bool fused) const {
+  const auto& rows = p.indices[static_cast<size_t>(i)];
+  const int64_t batch = rows.size(0);
+  const auto [begin, end] = dist::share(batch, dist::rank_of(options_.world), dist::size_of(options_.world));
+  if (begin >= end) return {};
+  // The whole mini-batch is augmented on every rank, so each image gets the
+  // same DSA draw as in one process; the rank then keeps its rows.
+  auto x = step_batch(p, i, images);
+  auto labels = labels_.index_select(0, rows);
+  if (end - begin < batch) {
+    x = x.narrow(0, begin, end - begin);
+    labels = labels.narrow(0, begin, end - begin);
+  }
+  const auto logits = buffer_.net.forward(theta, x, fused);
+  if (end - begin == batch) return cross_entropy(logits, labels);
+  return at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum) / static_cast<double>(batch);
+}
+
+at::Tensor MttDistiller::student_gradient(const Plan& p, int64_t i, const at::Tensor& theta) const {
+  const auto leaf = theta.detach().requires_grad_(true);
+  const auto ce = step_loss(p, i, leaf, images_.detach(), /*fused=*/true);
+  at::Tensor g = ce.defined() ? torch::autograd::grad({ce}, {leaf})[0] : at::zeros_like(theta);
+  all_reduce(g);
+  return g;
+}
+
 at::Tensor MttDistiller::student_endpoint(uint64_t seed) {
   const auto p = plan(seed);
-  const auto images = images_.detach();
   at::Tensor theta = p.theta0;
-  for (int64_t i = 0; i < options_.syn_steps; ++i) {
-    const auto leaf = theta.detach().requires_grad_(true);
-    const auto x = step_batch(p, i, images);
-    const auto ce = cross_entropy(buffer_.net.forward(leaf, x), labels_.index_select(0, p.indices[static_cast<size_t>(i)]));
-    const auto g = torch::autograd::grad({ce}, {leaf})[0];
-    theta = theta - lr_ * g;
-  }
+  for (int64_t i = 0; i < options_.syn_steps; ++i) theta = theta - lr_ * student_gradient(p, i, theta);
   return theta;
 }
 
@@ -134,45 +166,57 @@ MttGradients MttDistiller::gradients(uint64_t seed) {
     }
   } else {
     // Forward sweep without graphs, keeping θ_0..θ_N.
-    const auto images = images_.detach();
     std::vector<at::Tensor> thetas{p.theta0};
-    for (int64_t i = 0; i < steps; ++i) {
-      const auto leaf = thetas.back().detach().requires_grad_(true);
-      const auto ce = cross_entropy(net.forward(leaf, step_batch(p, i, images)), labels_of(i));
-      thetas.push_back(thetas.back() - lr_ * torch::autograd::grad({ce}, {leaf})[0]);
-    }
+    for (int64_t i = 0; i < steps; ++i) thetas.push_back(thetas.back() - lr_ * student_gradient(p, i, thetas.back()));
     out.match_loss = ((thetas.back() - p.target).pow(2).sum() / distance).item<double>();
-    // Reverse sweep (the adjoint of θ_{i+1} = θ_i − α g_i(θ_i, x)), one step's graph at a time.
+    // Reverse sweep (the adjoint of θ_{i+1} = θ_i − α g_i(θ_i, x)), one step's
+    // graph at a time. In a distributed run g_i is the sum of the ranks' parts:
+    // the Hessian-vector product ∂(g_i·λ)/∂θ_i is all-reduced every step, while
+    // each rank's image and lr terms only touch its own rows and are summed once
+    // at the end.
     at::Tensor lambda = 2.0 * (thetas.back() - p.target) / distance;
-    at::Tensor image_grad = at::zeros_like(images);
+    at::Tensor image_grad = at::zeros_like(images_);
     double lr_grad = 0.0;
     for (int64_t i = steps - 1; i >= 0; --i) {
       const auto leaf = thetas[static_cast<size_t>(i)].detach().requires_grad_(true);
-      const auto ce = cross_entropy(net.forward(leaf, step_batch(p, i, images_), /*fused=*/false), labels_of(i));
-      const auto g = torch::autograd::grad({ce}, {leaf}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
-      const auto h = (g * lambda).sum();
-      lr_grad -= h.item<double>();
-      const auto grads = torch::autograd::grad({h}, {leaf, images_}, {}, false, false, /*allow_unused=*/true);
-      if (grads[1].defined()) image_grad.sub_(grads[1], lr_);
-      lambda = lambda - lr_ * grads[0];
+      const auto ce = step_loss(p, i, leaf, images_, /*fused=*/false);
+      at::Tensor hvp = at::zeros_like(lambda);
+      if (ce.defined()) {
+        const auto g = torch::autograd::grad({ce}, {leaf}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+        const auto h = (g * lambda).sum();
+        lr_grad -= h.item<double>();
+        const auto grads = torch::autograd::grad({h}, {leaf, images_}, {}, false, false, /*allow_unused=*/true);
+        if (grads[1].defined()) image_grad.sub_(grads[1], lr_);
+        if (grads[0].defined()) hvp = grads[0];
+      }
+      all_reduce(hvp);
+      lambda = lambda - lr_ * hvp;
     }
     out.images = image_grad;
     out.lr = lr_grad;
   }
-  out.loss = out.match_loss;
   if (options_.sdc_lambda > 0) {
     // SDC (§9) at the student's start point θ*_t, class by class.
+    // Classes are split over the ranks like DM's (strided ownership).
+    const int rank = dist::rank_of(options_.world), ranks = dist::size_of(options_.world);
     const auto theta = p.theta0.detach().requires_grad_(true);
     at::Tensor penalty;
     for (int64_t c = 0; c < data_.num_classes; ++c) {
+      if (!dist::owns(c, rank, ranks)) continue;
       const auto term = class_gradient_norm(net.forward(theta, class_images(c), /*fused=*/false), c, {theta},
                                             /*create_graph=*/true);
       penalty = penalty.defined() ? penalty + term : term;
     }
-    const auto scaled = options_.sdc_lambda * penalty;
-    out.images = out.images + torch::autograd::grad({scaled}, {images_})[0];
-    out.loss += scaled.item<double>();
+    if (penalty.defined()) {
+      const auto scaled = options_.sdc_lambda * penalty;
+      out.images = out.images + torch::autograd::grad({scaled}, {images_})[0];
+      out.sdc = scaled.item<double>();
+    }
   }
+  all_reduce(out.images);
+  out.lr = all_reduce(out.lr);
+  out.sdc = all_reduce(out.sdc);
+  out.loss = out.match_loss + out.sdc;
   return out;
 }
 

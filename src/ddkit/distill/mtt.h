@@ -22,6 +22,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -30,6 +31,10 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/distill/buffer.h"
 #include "ddkit/distill/matching.h"
+
+namespace ddkit::dist {
+class Context;
+}
 
 namespace ddkit::distill {
 
@@ -50,6 +55,13 @@ struct MttOptions {
   // point θ*_t, on the un-augmented images of each class [ddkit]; 0 = off.
   double sdc_lambda = 0.0;
   bool full_graph = false;       // keep the whole unrolled graph, as the reference does
+  // Distributed runs (DESIGN "Distributed runs"): every rank replays the same
+  // plan and owns a contiguous share of each step's synthetic mini-batch; the
+  // student's gradients, the reverse sweep's Hessian-vector products and the
+  // image/lr gradients are all-reduced, so all ranks hold the same state and
+  // the result equals one process up to float reduction order. SDC's classes
+  // are split too. Null: a world of one. Not with full_graph.
+  std::shared_ptr<dist::Context> world;
 };
 
 // The reference's CIFAR-10 settings (ALGORITHMS §7) for the IPC: IPC 1 → row 1,
@@ -64,6 +76,7 @@ MttDefaults mtt_defaults(int64_t ipc);
 struct MttGradients {
   double loss = 0;        // the normalized parameter distance (+ λ·SDC)
   double match_loss = 0;  // the normalized parameter distance alone
+  double sdc = 0;         // λ·SDC (0 when off)
   at::Tensor images;      // ∂loss/∂images
   double lr = 0;          // ∂loss/∂α
   int64_t expert = 0, start_epoch = 0;
@@ -97,6 +110,15 @@ class MttDistiller : public MatchingDistiller {
   struct Plan;
   Plan plan(uint64_t seed) const;
   at::Tensor step_batch(const Plan& plan, int64_t i, const at::Tensor& images) const;
+  // This rank's part of step i's student loss: Σ CE over its share of the
+  // mini-batch / batch size, so the ranks' parts sum to the mean CE. An
+  // undefined tensor when the share is empty.
+  at::Tensor step_loss(const Plan& plan, int64_t i, const at::Tensor& theta, const at::Tensor& images,
+                       bool fused) const;
+  // ∂(Σ over ranks)/∂θ of step_loss: this rank's part, all-reduced.
+  at::Tensor student_gradient(const Plan& plan, int64_t i, const at::Tensor& theta) const;
+  void all_reduce(at::Tensor& tensor) const;
+  double all_reduce(double value) const;
 
   MttOptions options_;
   ExpertBuffer buffer_;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "ddkit/models/conv_double_backward.h"
 #include "ddkit/models/fused_block.h"
 #include "ddkit/util/error.h"
 
@@ -65,7 +66,8 @@ at::Tensor FunctionalConvNet::forward(const at::Tensor& theta, const at::Tensor&
   for (int64_t d = 0; d < depth; ++d) {
     const int64_t padding = (d == 0 && mnist_like(shape)) ? 3 : 1;
     const auto conv_w = next(), conv_b = next(), norm_w = next(), norm_b = next();
-    out = at::conv2d(out, conv_w, conv_b, {1, 1}, {padding, padding});
+    out = fast_double_backward ? conv3x3_twice_differentiable(out, conv_w, conv_b, padding)
+                               : at::conv2d(out, conv_w, conv_b, {1, 1}, {padding, padding});
     if (fused) {
       out = instance_norm_relu_avgpool(out, norm_w, norm_b, 1e-5);
     } else {

@@ -19,6 +19,10 @@ struct FunctionalConvNet {
   int64_t num_classes = 10;
   int64_t width = 128;
   int64_t depth = 3;
+  // 3x3 convolutions whose second derivatives run as ordinary convolutions
+  // (conv_double_backward.h); false: at::conv2d, whose double backward uses
+  // the slow transposed-convolution kernel on CPU. Same values.
+  bool fast_double_backward = true;
 
   // Parameter shapes in ConvNet's order, and their total count P.
   std::vector<std::vector<int64_t>> parameter_shapes() const;

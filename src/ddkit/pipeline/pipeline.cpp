@@ -45,7 +45,7 @@ train::EvalOptions eval_options(const PipelineOptions& o) {
 json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
   if (options.out.empty()) throw Error("--out", "the pipeline needs an output directory");
   if (options.distill.pool_factor < 1) throw Error("--pool-factor", "must be >= 1");
-  const auto eval = eval_options(options);
+  auto eval = eval_options(options);
   sampling::parse_target(options.target);  // a bad target fails before any work
   fs::create_directories(options.out);
   json stages = json::object();
@@ -180,7 +180,16 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     });
   }
 
-  // 7. Evaluation of each set under the same protocol and seeds.
+  // 7. Reference accuracies for the metrics (cached across runs), then the
+  // evaluation of each set under the same protocol and seeds.
+  if (options.baselines) {
+    stage("baselines", {}, [&] {
+      auto references = options.references;
+      references.ipc = options.distill.ipc;
+      references.eval = eval;
+      eval.baselines = references_json(reference_accuracies(data, references), references.ipc);
+    });
+  }
   json sets = json::object();
   std::vector<std::pair<std::string, fs::path>> to_evaluate = {{"dgs", dgs_dir}};
   if (options.compare_plain) to_evaluate.emplace_back("plain", plain_dir);
@@ -194,6 +203,8 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     });
     const auto bytes = read_file_bytes(eval_dir / "results.json");
     sets[name] = json::parse(bytes.begin(), bytes.end());
+    // The metrics also for an evaluation reused from before --baselines was given.
+    for (auto& [model, m] : sets[name]["models"].items()) train::add_metrics(m, eval.baselines, model);
   }
 
   json results = {{"dataset", data.spec},
@@ -205,6 +216,7 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
                   {"stages", stages},
                   {"sets", sets},
                   {"units", "percent"}};
+  if (options.baselines) results["baselines"] = eval.baselines;
   if (options.compare_plain) {
     json gain = json::object();
     for (auto& [model, r] : sets["dgs"]["models"].items()) {

@@ -15,6 +15,7 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/distill/distill_run.h"
 #include "ddkit/generative/train_generator.h"
+#include "ddkit/pipeline/reference_accuracy.h"
 #include "ddkit/train/eval_protocol.h"
 #include "ddkit/train/observer.h"
 
@@ -34,6 +35,10 @@ struct PipelineOptions {
   // (out/generator/, resumable) with these settings (ALGORITHMS §11).
   generative::GenTrainOptions generator_training;
   bool compare_plain = true;           // also distill and evaluate the method at plain IPC
+  // DD-Ranking's metrics (improvement over random, gap to whole data) from
+  // cached reference accuracies at the run's IPC and protocol.
+  bool baselines = false;
+  ReferenceOptions references;         // whole-data budget and cache (ipc, eval filled in here)
   bool resume = false;                 // reuse finished stages, continue unfinished ones
   uint64_t seed = 0;
   std::string device = "cpu";

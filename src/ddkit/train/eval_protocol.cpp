@@ -65,6 +65,14 @@ std::pair<double, double> mean_std(const std::vector<double>& values) {
   return {mean, std::sqrt(sq / static_cast<double>(values.size()))};
 }
 
+void add_metrics(json& model_result, const json& baselines, const std::string& model) {
+  if (!baselines.is_object() || !baselines.contains(model)) return;
+  const auto& reference = baselines[model];
+  const double mean = model_result.at("mean").get<double>();
+  if (reference.contains("random")) model_result["improvement_over_random"] = mean - reference["random"].get<double>();
+  if (reference.contains("whole")) model_result["gap_to_whole"] = reference["whole"].get<double>() - mean;
+}
+
 json EvalResult::to_json(const EvalOptions& options, const std::string& set_description) const {
   json out = {{"set", set_description}, {"protocol", protocol_json(options)}, {"runs", options.runs},
               {"seed", options.seed},   {"device", options.device},           {"wall_seconds", wall_seconds},
@@ -73,8 +81,10 @@ json EvalResult::to_json(const EvalOptions& options, const std::string& set_desc
   for (const auto& m : models) {
     by_model[m.model] = {{"accuracies", m.accuracies}, {"mean", m.mean},   {"std", m.std},
                          {"epochs", options.training.epochs}, {"wall_seconds", m.wall_seconds}};
+    add_metrics(by_model[m.model], options.baselines, m.model);
   }
   out["models"] = by_model;
+  if (options.baselines.is_object()) out["baselines"] = options.baselines;
   return out;
 }
 

@@ -34,6 +34,10 @@ struct EvalOptions {
   // (r - first) % W; the accuracies are gathered after each round and rank 0
   // writes results(.partial).json. Null: a world of one.
   std::shared_ptr<dist::Context> world;
+  // Reference accuracies per model ({model: {"random": %, "whole": %, ...}},
+  // from pipeline::reference_accuracies); when set, results.json carries them
+  // as "baselines" and each model's improvement_over_random and gap_to_whole.
+  nlohmann::json baselines;
 
   static EvalOptions dsa_setting();
 };
@@ -53,6 +57,11 @@ struct EvalResult {
 
 EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
                               const std::string& set_description = "");
+
+// DD-Ranking's metrics beside accuracy, into one model's result (which has
+// "mean"): improvement_over_random = mean − baselines[model]["random"],
+// gap_to_whole = baselines[model]["whole"] − mean (each when known).
+void add_metrics(nlohmann::json& model_result, const nlohmann::json& baselines, const std::string& model);
 
 // mean and population std of a list.
 std::pair<double, double> mean_std(const std::vector<double>& values);
