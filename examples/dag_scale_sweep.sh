@@ -2,6 +2,7 @@
 # DAG guidance scale sweep (ALGORITHMS §11): a small pool per scale, scored by the same
 # observer; prints the mean prob difficulty d, the mean target d* and mean |d - d*|.
 # Usage: examples/dag_scale_sweep.sh GENERATOR OBSERVER TRAIN_SCORES_JSONL [OUT_DIR]
+#   (no BUDGET: a sweep over a given generator; PER_CLASS sets its size)
 #   env: DDKIT, PER_CLASS (3), STEPS (50), SCALES ("0 100 300 1000"), DAG_STOP (0), SEED (0)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
