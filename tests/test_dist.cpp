@@ -220,11 +220,11 @@ TEST(DistLaunch, EvalTwoWorkersEqualsOneProcess) {
   EXPECT_EQ(one, accuracies(t.dir / "two" / "results.json"));
 }
 
-TEST(DistLaunch, DmAndDcTwoWorkersMatchOneProcess) {
+TEST(DistLaunch, DmDcAndDsaTwoWorkersMatchOneProcess) {
   const auto t = tiny("matching");
-  for (const std::string method : {"dm", "dc"}) {
+  for (const std::string method : {"dm", "dc", "dsa"}) {
     const std::string args = "distill --method " + method + " --ipc 2 --iterations 2 --batch-real 8 --seed 2 " +
-                             (method == "dc" ? "--outer-loop 2 --inner-loop 1 " : "") + t.data;
+                             (method == "dm" ? "" : "--outer-loop 2 --inner-loop 1 ") + t.data;
     const auto one = t.dir / (method + "-one"), two = t.dir / (method + "-two");
     ASSERT_EQ(run_ddkit(t.dir, method + "-one", args + " --out " + one.string()), 0)
         << read_text(t.dir / (method + "-one.err"));
