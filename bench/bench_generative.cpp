@@ -9,7 +9,6 @@
 //   ./bench_generative [--threads N] [benchmark flags]
 #include <benchmark/benchmark.h>
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -20,7 +19,7 @@
 #include "ddkit/generative/train_generator.h"
 #include "ddkit/generative/unet.h"
 #include "ddkit/models/convnet.h"
-#include "ddkit/util/runtime.h"
+#include "bench_main.h"
 
 namespace {
 
@@ -90,21 +89,6 @@ BENCHMARK(BM_DdimGenerateDag)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealT
 }  // namespace
 
 int main(int argc, char** argv) {
-  ddkit::RuntimeOptions runtime;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      runtime.threads = std::stoi(argv[++i]);
-    } else {
-      rest.push_back(argv[i]);
-    }
-  }
-  const int threads = ddkit::configure_runtime(runtime);
-  int rest_argc = static_cast<int>(rest.size());
-  benchmark::Initialize(&rest_argc, rest.data());
-  benchmark::AddCustomContext("threads", std::to_string(threads));
-  benchmark::AddCustomContext("blas", ddkit::loaded_blas_library());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  auto args = ddkit_bench::parse_arguments(argc, argv);
+  return ddkit_bench::run_benchmarks(args);
 }

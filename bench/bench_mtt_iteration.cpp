@@ -14,7 +14,6 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -29,7 +28,7 @@
 #include "ddkit/models/convnet.h"
 #include "ddkit/models/functional_convnet.h"
 #include "ddkit/util/atomic_file.h"
-#include "ddkit/util/runtime.h"
+#include "bench_main.h"
 
 namespace fs = std::filesystem;
 
@@ -102,49 +101,19 @@ void BM_MttIteration(benchmark::State& state) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ddkit::RuntimeOptions runtime;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      runtime.threads = std::stoi(argv[++i]);
-    } else if (std::strcmp(argv[i], "--syn-steps") == 0 && i + 1 < argc) {
-      g_syn_steps = std::stoll(argv[++i]);
-    } else {
-      rest.push_back(argv[i]);
-    }
-  }
+  auto args = ddkit_bench::parse_arguments(argc, argv);
+  if (const char* steps = args.take_option("--syn-steps")) g_syn_steps = std::stoll(steps);
+  if (const char* iterations = args.take_option("--iterations")) g_iterations = std::stoll(iterations);
   // Mode flags: --full-graph (Arg 1), --native-conv (Arg 2: the student's
   // convolutions by at::conv2d instead of conv3x3_twice_differentiable).
-  auto take_flag = [&rest](const char* name) {
-    for (size_t i = 0; i < rest.size(); ++i) {
-      if (std::strcmp(rest[i], name) == 0) {
-        rest.erase(rest.begin() + static_cast<long>(i));
-        return true;
-      }
-    }
-    return false;
-  };
-  const bool full_graph = take_flag("--full-graph");
-  const bool native_conv = take_flag("--native-conv");
-  for (size_t i = 0; i + 1 < rest.size(); ++i) {
-    if (std::strcmp(rest[i], "--iterations") == 0) {
-      g_iterations = std::stoll(rest[i + 1]);
-      rest.erase(rest.begin() + static_cast<long>(i), rest.begin() + static_cast<long>(i) + 2);
-      break;
-    }
-  }
+  const bool full_graph = args.take_flag("--full-graph");
+  const bool native_conv = args.take_flag("--native-conv");
   auto* bench = benchmark::RegisterBenchmark("BM_MttIteration", BM_MttIteration)->Arg(0);
   if (full_graph) bench->Arg(1);
   if (native_conv) bench->Arg(2);
   bench->Unit(benchmark::kSecond)->UseRealTime()->Iterations(g_iterations);
-  const int threads = ddkit::configure_runtime(runtime);
-  int rest_argc = static_cast<int>(rest.size());
-  benchmark::Initialize(&rest_argc, rest.data());
-  benchmark::AddCustomContext("threads", std::to_string(threads));
-  benchmark::AddCustomContext("syn_steps", std::to_string(g_syn_steps));
-  benchmark::AddCustomContext("blas", ddkit::loaded_blas_library());
-  benchmark::RunSpecifiedBenchmarks();
+  const int code = ddkit_bench::run_benchmarks(args, {{"syn_steps", std::to_string(g_syn_steps)}});
   std::error_code ec;
   fs::remove_all(setup().buffer, ec);
-  return 0;
+  return code;
 }

@@ -4,7 +4,6 @@
 // --no-keep-memory leaves glibc's malloc at its defaults (the "before" figure).
 #include <benchmark/benchmark.h>
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,7 +12,7 @@
 #include <torch/optim/sgd.h>
 
 #include "ddkit/models/convnet.h"
-#include "ddkit/util/runtime.h"
+#include "bench_main.h"
 
 namespace {
 
@@ -60,24 +59,6 @@ BENCHMARK(BM_ConvNetInference)->Arg(256)->Arg(1000)->Unit(benchmark::kMillisecon
 }  // namespace
 
 int main(int argc, char** argv) {
-  ddkit::RuntimeOptions runtime;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--no-keep-memory") == 0) {
-      runtime.keep_freed_memory = false;
-    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      runtime.threads = std::stoi(argv[++i]);
-    } else {
-      rest.push_back(argv[i]);
-    }
-  }
-  const int threads = ddkit::configure_runtime(runtime);
-  int rest_argc = static_cast<int>(rest.size());
-  benchmark::Initialize(&rest_argc, rest.data());
-  benchmark::AddCustomContext("threads", std::to_string(threads));
-  benchmark::AddCustomContext("keep_freed_memory", runtime.keep_freed_memory ? "yes" : "no");
-  benchmark::AddCustomContext("blas", ddkit::loaded_blas_library());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  auto args = ddkit_bench::parse_arguments(argc, argv);
+  return ddkit_bench::run_benchmarks(args);
 }
