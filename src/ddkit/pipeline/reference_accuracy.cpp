@@ -38,13 +38,11 @@ json data_fingerprint(const data::Dataset& data) {
           {"label_sum", data.train.labels.sum().item<int64_t>()}};
 }
 
+// The protocol and the number of runs (the mean of N runs is what is cached).
 json protocol_key(const train::EvalOptions& eval) {
-  const auto& t = eval.training;
-  return {{"epochs", t.epochs},           {"lr", t.lr},
-          {"momentum", t.momentum},       {"weight_decay", t.weight_decay},
-          {"batch_size", t.batch_size},   {"dsa", t.dsa},
-          {"dsa_strategy", t.dsa ? t.dsa_options.strategy : ""}, {"runs", eval.runs},
-          {"seed", eval.seed}};
+  auto key = train::protocol_json(eval);
+  key["runs"] = eval.runs;
+  return key;
 }
 
 struct CachedRuns {

@@ -25,7 +25,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// What must match for a partial result to be resumed.
+}  // namespace
+
 json protocol_json(const EvalOptions& options) {
   const auto& t = options.training;
   return {{"epochs", t.epochs},       {"lr", t.lr},        {"momentum", t.momentum},
@@ -33,6 +34,8 @@ json protocol_json(const EvalOptions& options) {
           {"dsa_strategy", t.dsa ? t.dsa_options.strategy : ""}, {"seed", options.seed},
           {"lr_decay", "x0.1 after epoch epochs/2+1, new optimizer"}};
 }
+
+namespace {
 
 // Rank 0's copy of `value` on every rank (a world of one: unchanged).
 void broadcast_json(const std::shared_ptr<dist::Context>& world, json& value) {

@@ -58,6 +58,11 @@ struct EvalResult {
 EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
                               const std::string& set_description = "");
 
+// The training settings that change an evaluation's accuracies (epochs, lr,
+// momentum, weight decay, batch, DSA, seed, lr decay): what must match for a
+// partial result to be resumed, and part of a cached reference's key.
+nlohmann::json protocol_json(const EvalOptions& options);
+
 // DD-Ranking's metrics beside accuracy, into one model's result (which has
 // "mean"): improvement_over_random = mean − baselines[model]["random"],
 // gap_to_whole = baselines[model]["whole"] − mean (each when known).
