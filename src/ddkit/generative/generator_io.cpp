@@ -12,10 +12,6 @@
 namespace ddkit::generative {
 namespace {
 constexpr const char* kInfoKey = "ddkit_generator_info";
-
-at::Tensor channel_view(const std::vector<double>& values, const at::Tensor& like) {
-  return at::tensor(values, like.options().dtype(at::kDouble)).to(like.scalar_type()).view({1, -1, 1, 1});
-}
 }  // namespace
 
 nlohmann::json to_json(const GeneratorInfo& info) {
@@ -79,12 +75,11 @@ LoadedGenerator load_generator(const std::filesystem::path& file) {
 }
 
 at::Tensor to_model_space(const at::Tensor& normalized, const data::Normalization& norm) {
-  const auto unit = normalized * channel_view(norm.std, normalized) + channel_view(norm.mean, normalized);
-  return unit * 2.0 - 1.0;
+  return data::denormalize(normalized, norm) * 2.0 - 1.0;
 }
 
 at::Tensor from_model_space(const at::Tensor& x, const data::Normalization& norm) {
-  return ((x + 1.0) * 0.5 - channel_view(norm.mean, x)) / channel_view(norm.std, x);
+  return data::normalize((x + 1.0) * 0.5, norm);
 }
 
 }  // namespace ddkit::generative
