@@ -9,36 +9,13 @@
 #include "ddkit/generative/dag_targets.h"
 #include "ddkit/generative/generator_io.h"
 #include "ddkit/sampling/dgs.h"
+#include "ddkit/sampling/sample_run.h"
 #include "ddkit/train/device.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/error.h"
 #include "ddkit/util/progress.h"
 
 namespace ddkit::generative {
-namespace {
-
-// The original (training split) prob scores per class: from a metadata.jsonl
-// of `ddkit score --split train`, or scored now with the observer.
-std::vector<std::vector<double>> original_scores(const data::Dataset& data, models::ClassifierImpl& observer,
-                                                 const std::string& file) {
-  if (!file.empty()) {
-    const auto entries = data::read_metadata(file);
-    std::vector<std::vector<double>> by_class(static_cast<size_t>(data.num_classes));
-    for (const auto& e : entries) {
-      if (e.label < 0 || e.label >= data.num_classes || std::isnan(e.score)) {
-        throw Error(file, "every line needs a label in range and a score");
-      }
-      by_class[static_cast<size_t>(e.label)].push_back(e.score);
-    }
-    return by_class;
-  }
-  const auto device = observer.parameters().front().device();
-  const auto scores = difficulty::model_scores(observer, data.train.images.to(device), data.train.labels.to(device),
-                                               difficulty::Scorer::kProb);
-  return difficulty::scores_by_class(data.train.labels, scores, data.num_classes);
-}
-
-}  // namespace
 
 data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o) {
   if (o.per_class < 1) throw Error("--ipc", "must be >= 1");
@@ -71,7 +48,7 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
     observer = train::obtain_observer(data, observer_options);
     observer->eval();
     for (auto& p : observer->parameters()) p.set_requires_grad(false);
-    originals = original_scores(data, *observer, o.original_scores_file);
+    originals = sampling::original_scores_by_class(data, observer.get(), o.original_scores_file);
   }
 
   const int64_t total = o.per_class * data.num_classes;

@@ -17,18 +17,6 @@ namespace ddkit::sampling {
 namespace {
 
 // Per-class original scores from a metadata.jsonl written by `ddkit score`.
-std::vector<std::vector<double>> read_original_scores(const std::string& file, int64_t num_classes) {
-  std::vector<std::vector<double>> by_class(static_cast<size_t>(num_classes));
-  for (const auto& entry : data::read_metadata(file)) {
-    if (entry.label < 0 || entry.label >= num_classes) {
-      throw Error(file, "entry '" + entry.file_name + "' has no label in range");
-    }
-    if (std::isnan(entry.score)) throw Error(file, "entry '" + entry.file_name + "' has no score");
-    by_class[static_cast<size_t>(entry.label)].push_back(entry.score);
-  }
-  return by_class;
-}
-
 // Per class, in DGS's transformed space T(.; b, t): the original scores (their
 // own transform), the pool and the selected images (the pool's transform).
 std::string transformed_histograms(const std::vector<ClassScores>& classes,
@@ -86,14 +74,7 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
     result.pool_scores = pool.scores.to(at::kDouble);
   }
   if (target.kind == "original") {
-    if (!options.original_scores_file.empty()) {
-      result.original_by_class = read_original_scores(options.original_scores_file, data.num_classes);
-    } else {
-      spdlog::info("scoring the training split ({} images) with prob", data.train.size());
-      const auto scores = difficulty::model_scores(*observer, data.train.images.to(device),
-                                                   data.train.labels.to(device), difficulty::Scorer::kProb);
-      result.original_by_class = difficulty::scores_by_class(data.train.labels, scores, data.num_classes);
-    }
+    result.original_by_class = original_scores_by_class(data, observer.get(), options.original_scores_file);
   } else {
     result.original_by_class.assign(static_cast<size_t>(data.num_classes), {});
   }
@@ -143,6 +124,26 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
     result.sampling.push_back(std::move(sampling_json));
   }
   return result;
+}
+
+std::vector<std::vector<double>> original_scores_by_class(const data::Dataset& data, models::ClassifierImpl* observer,
+                                                          const std::string& file) {
+  if (!file.empty()) {
+    std::vector<std::vector<double>> by_class(static_cast<size_t>(data.num_classes));
+    for (const auto& entry : data::read_metadata(file)) {
+      if (entry.label < 0 || entry.label >= data.num_classes) {
+        throw Error(file, "entry '" + entry.file_name + "' has no label in range");
+      }
+      if (std::isnan(entry.score)) throw Error(file, "entry '" + entry.file_name + "' has no score");
+      by_class[static_cast<size_t>(entry.label)].push_back(entry.score);
+    }
+    return by_class;
+  }
+  spdlog::info("scoring the training split ({} images) with prob", data.train.size());
+  const auto device = observer->parameters().front().device();
+  const auto scores = difficulty::model_scores(*observer, data.train.images.to(device), data.train.labels.to(device),
+                                               difficulty::Scorer::kProb);
+  return difficulty::scores_by_class(data.train.labels, scores, data.num_classes);
 }
 
 }  // namespace ddkit::sampling

@@ -34,4 +34,10 @@ struct SampleRunResult {
 
 SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& options);
 
+// The training split's prob scores per class (DGS's "original" distribution,
+// also DAG's): read from `file` (metadata.jsonl of `ddkit score --split train`)
+// when given, else scored now with `observer` (which may be null only then).
+std::vector<std::vector<double>> original_scores_by_class(const data::Dataset& data, models::ClassifierImpl* observer,
+                                                          const std::string& file);
+
 }  // namespace ddkit::sampling
