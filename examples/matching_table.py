@@ -24,7 +24,7 @@ def load(path):
 def runs(out):
     found = {}
     for d in sorted(pathlib.Path(out).iterdir()):
-        m = NAME.match(d.name)
+        m = NAME.match(d.name) if d.is_dir() else None  # not the runs' log files
         if m:
             found[(m[1], int(m[2]), int(m[3]), m[4])] = d
     return found
