@@ -47,7 +47,7 @@ void register_eval(CLI::App& app) {
     auto eval = options->eval;
     eval.models = options->models;
     eval.training.epochs = options->epochs > 0 ? options->epochs : (eval.training.dsa ? 1000 : 300);
-    eval.training.lr = options->lr > 0 ? options->lr : set.meta.value("learned_lr", 0.01);
+    eval.training.lr = train::evaluation_lr(set, options->lr);
     eval.seed = options->common.seed;
     eval.device = options->common.device;
     eval.quiet = options->common.quiet;

@@ -106,6 +106,14 @@ TEST(Evaluation, UnknownModelIsAUserError) {
   EXPECT_THROW(train::evaluate_image_set(ddkit_test::first_per_class(data, 1), data, options), Error);
 }
 
+TEST(Evaluation, LrIsTheFlagsThenTheLearnedLrThenTheProtocols) {
+  data::ImageSet set;
+  EXPECT_DOUBLE_EQ(train::evaluation_lr(set), 0.01);
+  set.meta["learned_lr"] = 0.0123;  // MTT's, also carried into a DGS pick of an MTT pool
+  EXPECT_DOUBLE_EQ(train::evaluation_lr(set), 0.0123);
+  EXPECT_DOUBLE_EQ(train::evaluation_lr(set, 0.05), 0.05);
+}
+
 TEST(Training, LearningRateDecaysAfterHalfTheEpochs) {
   // With lr decay after epoch E/2+1 = 3 (E = 4, 5 passes), the per-epoch change of
   // the weights shrinks by ~10x from pass 4 on.

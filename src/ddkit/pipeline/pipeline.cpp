@@ -199,6 +199,7 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
       auto e = eval;
       e.out_dir = eval_dir;
       const auto set = data::read_image_set(dir, data);
+      e.training.lr = train::evaluation_lr(set);  // MTT's learned lr, as `ddkit eval`
       train::evaluate_image_set(set, data, e, dir.string());
     });
     const auto bytes = read_file_bytes(eval_dir / "results.json");

@@ -91,6 +91,12 @@ json EvalResult::to_json(const EvalOptions& options, const std::string& set_desc
   return out;
 }
 
+double evaluation_lr(const data::ImageSet& set, double explicit_lr) {
+  if (explicit_lr > 0) return explicit_lr;
+  const auto learned = set.meta.find("learned_lr");
+  return learned != set.meta.end() && learned->is_number() ? learned->get<double>() : 0.01;
+}
+
 EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& requested,
                               const std::string& set_description) {
   // Digits are not flip-invariant: the DSA paper drops flip for MNIST.

@@ -58,6 +58,11 @@ struct EvalResult {
 EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
                               const std::string& set_description = "");
 
+// The lr `set` is trained with (ALGORITHMS §3): `explicit_lr` when > 0, else
+// the lr its method learned (MTT's meta.json "learned_lr", carried over by DGS
+// sampling), else the protocol's 0.01.
+double evaluation_lr(const data::ImageSet& set, double explicit_lr = 0.0);
+
 // The training settings that change an evaluation's accuracies (epochs, lr,
 // momentum, weight decay, batch, DSA, seed, lr decay): what must match for a
 // partial result to be resumed, and part of a cached reference's key.
