@@ -19,8 +19,10 @@
 // iteration, "none" skips it.
 // Output: one line per method, e.g.
 //   method=dc seconds_per_iteration=61.2 iterations=1 threads=2 impl=ddkit gflop_per_iteration=21500 gflops=351
+//     conv_peak_gflops=420 floor_seconds=51.2
 // The FLOP figure counts convolutions and the linear layer only (multiply-add =
-// 2 FLOPs), from the op counts documented at flop_estimate() below.
+// 2 FLOPs), from the op counts documented at flop_estimate() below; floor_seconds
+// is that work at the rate of the dominant convolution alone (conv_peak_gflops()).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -172,6 +174,26 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The attainable arithmetic rate: GFLOP/s of the ConvNet's dominant convolution
+// (batch 256, 128 -> 128 channels, 3x3 at 16x16) forward, best of 5. A distillation
+// iteration is almost all such convolutions, so gflop / this rate is the floor
+// for its time with direct fp32 convolution, whichever program runs it.
+double conv_peak_gflops() {
+  at::NoGradGuard no_grad;
+  const auto input = at::randn({256, 128, 16, 16});
+  const auto weight = at::randn({128, 128, 3, 3});
+  const auto bias = at::randn({128});
+  const double flop = 2.0 * 9 * 128 * 128 * 16 * 16 * 256;
+  (void)at::conv2d(input, weight, bias, 1, 1);  // oneDNN's primitive creation
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    (void)at::conv2d(input, weight, bias, 1, 1);
+    best = std::min(best, seconds_since(start));
+  }
+  return flop / best / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,6 +215,8 @@ int main(int argc, char** argv) {
   std::printf("# ddkit bench_distill_iteration: fashion-mnist ipc %lld, threads %d, keep_freed_memory %s, blas %s\n",
               static_cast<long long>(args.ipc), threads, args.keep_memory ? "yes" : "no",
               ddkit::loaded_blas_library().c_str());
+  const double peak = conv_peak_gflops();
+  std::printf("# conv 3x3 128->128 16x16 batch 256 forward: %.1f GFLOP/s (the attainable rate)\n", peak);
   std::fflush(stdout);
 
   for (const auto& method : args.methods) {
@@ -230,9 +254,9 @@ int main(int argc, char** argv) {
     const double per_iteration = total / static_cast<double>(iterations);
     const double gflop = flop_estimate(method, data, args.ipc, outer, inner, 256) / 1e9;
     std::printf("method=%s seconds_per_iteration=%.4f iterations=%lld threads=%d impl=ddkit "
-                "gflop_per_iteration=%.1f gflops=%.1f\n",
+                "gflop_per_iteration=%.1f gflops=%.1f conv_peak_gflops=%.1f floor_seconds=%.4f\n",
                 method.c_str(), per_iteration, static_cast<long long>(iterations), threads, gflop,
-                gflop / per_iteration);
+                gflop / per_iteration, peak, gflop / peak);
     std::fflush(stdout);
   }
   return 0;

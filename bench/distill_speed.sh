@@ -95,16 +95,20 @@ echo
 echo "One distillation iteration, IPC 10, Fashion-MNIST, ConvNet-3 (seconds/iteration; ratio = python / ddkit)"
 echo "ddkit --threads $THREADS; python default: $(py_threads "$OUT_DIR/python_default.txt") thread(s), glibc malloc defaults;" \
   "python tuned: OMP_NUM_THREADS=$THREADS GLIBC_TUNABLES=$TUNABLES"
-printf '%-6s %10s %13s %12s %7s %12s %7s\n' method ddkit ddkit_GFLOP/s py_default ratio py_tuned ratio
+echo "floor: the iteration's FLOPs at the rate of its dominant convolution alone ($(value "$OUT_DIR/ddkit.txt" "$(echo "$METHODS" | cut -d, -f1)" conv_peak_gflops) GFLOP/s here);" \
+  "best: py_default / floor, the largest ratio direct fp32 convolution allows"
+printf '%-6s %10s %13s %12s %7s %12s %7s %8s %6s\n' method ddkit ddkit_GFLOP/s py_default ratio py_tuned ratio floor best
 IFS=, read -r -a methods <<< "$METHODS"
 for m in "${methods[@]}"; do
   d=$(value "$OUT_DIR/ddkit.txt" "$m" seconds_per_iteration)
   g=$(value "$OUT_DIR/ddkit.txt" "$m" gflops)
   p=$(value "$OUT_DIR/python_default.txt" "$m" seconds_per_iteration)
   t=$(value "$OUT_DIR/python_tuned.txt" "$m" seconds_per_iteration)
-  awk -v m="$m" -v d="$d" -v g="$g" -v p="$p" -v t="$t" 'BEGIN {
+  f=$(value "$OUT_DIR/ddkit.txt" "$m" floor_seconds)
+  awk -v m="$m" -v d="$d" -v g="$g" -v p="$p" -v t="$t" -v f="$f" 'BEGIN {
     ratio_p = (p != "" && d > 0) ? sprintf("%.2f", p / d) : "-";
     ratio_t = (t != "" && d > 0) ? sprintf("%.2f", t / d) : "-";
-    printf "%-6s %10.2f %13.1f %12s %7s %12s %7s\n", m, d, g, (p == "" ? "-" : sprintf("%.2f", p)), ratio_p,
-           (t == "" ? "-" : sprintf("%.2f", t)), ratio_t }'
+    best = (p != "" && f > 0) ? sprintf("%.2f", p / f) : "-";
+    printf "%-6s %10.2f %13.1f %12s %7s %12s %7s %8.2f %6s\n", m, d, g, (p == "" ? "-" : sprintf("%.2f", p)), ratio_p,
+           (t == "" ? "-" : sprintf("%.2f", t)), ratio_t, f, best }'
 done
