@@ -18,7 +18,7 @@ void register_pipeline(CLI::App& app) {
   add_common_flags(*command, options->common);
   add_distill_flags(*command, options->run.distill);
   add_gen_train_flags(*command, options->run.generator_training, "gen-");  // diffusion without --generator
-  command->add_option("--target", options->run.target, "DGS target: original | ground | hill | slope | cliff | FILE.json")
+  command->add_option("--target", options->run.target, "DGS target: original | ground | hill | slope | cliff | FILE.json | random (control)")
       ->capture_default_str();
   command->add_option("--runs", options->run.eval.runs, "Evaluation runs per set")->capture_default_str()
       ->check(at_least(1));

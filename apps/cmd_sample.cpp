@@ -17,7 +17,7 @@ void register_sample(CLI::App& app) {
   command->add_option("--pool", options->pool, "Pool image set (ddkit's, or PNG class folders)")->required();
   command->add_option("--ipc", options->run.ipc, "Images per class to select")->capture_default_str()
       ->check(at_least(1));
-  command->add_option("--target", options->run.target, "original | ground | hill | slope | cliff | FILE.json")
+  command->add_option("--target", options->run.target, "original | ground | hill | slope | cliff | FILE.json | random (control: a uniform pick from the pool)")
       ->capture_default_str();
   command->add_option("--repeat", options->run.repeat, "Independent selections (seeds seed..seed+R-1)")
       ->capture_default_str()

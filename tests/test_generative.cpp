@@ -204,6 +204,15 @@ TEST(Dag, TargetsFollowTheDgsTargetInRawScoreSpace) {
   }
   for (int k = 0; k < sampling::kBins; ++k) EXPECT_EQ(bins[static_cast<size_t>(k)], 2) << k;  // ground: 2 per bin
   EXPECT_EQ(targets, draw_dag_targets(original, ground, 20, train::make_generator(1)));
+
+  sampling::Target random;  // DGS's control sets no difficulty target
+  random.kind = "random";
+  try {
+    draw_dag_targets(original, random, 20, train::make_generator(1));
+    ADD_FAILURE() << "the random target was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--dag-target"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Dag, GuidanceMovesThePoolsDifficultyTowardTheTarget) {

@@ -264,7 +264,7 @@ TEST(Targets, CustomWeights) {
 }
 
 TEST(Targets, ParseTarget) {
-  for (const std::string name : {"original", "ground", "hill", "slope", "cliff"}) {
+  for (const std::string name : {"original", "ground", "hill", "slope", "cliff", "random"}) {
     EXPECT_EQ(sampling::parse_target(name).kind, name);
   }
   const auto good = temp_file("good.json", "[1, 1, 2, 0, 0, 0, 0, 0, 0, 0.5]");
@@ -338,6 +338,25 @@ TEST(SelectClass, ShortfallIsFilledFromTheRest) {
     EXPECT_EQ(std::set<int64_t>(s.indices.begin(), s.indices.end()).size(), 4u);
     for (int64_t i : s.indices) EXPECT_TRUE(i >= 0 && i < 12);
   }
+}
+
+TEST(SelectClass, RandomTargetIsAUniformPickFromThePool) {
+  // The control: no bin asks for anything, so all ipc images come from the fill,
+  // uniformly over the pool regardless of difficulty: with 12 images and ipc 4,
+  // each position is picked with probability 1/3.
+  sampling::Target random;
+  random.kind = "random";
+  std::vector<int64_t> picked(12, 0);
+  const int trials = 3000;
+  for (int seed = 0; seed < trials; ++seed) {
+    const auto s = sampling::select_class(hand_pool(), {}, 4, random, gen(static_cast<uint64_t>(seed)), 0);
+    EXPECT_EQ(s.target, Counts{});
+    EXPECT_EQ(s.drawn, Counts{});
+    EXPECT_EQ(s.shortfall, 4);
+    ASSERT_EQ(std::set<int64_t>(s.indices.begin(), s.indices.end()).size(), 4u);
+    for (int64_t i : s.indices) ++picked[static_cast<size_t>(i)];
+  }
+  for (int64_t count : picked) EXPECT_NEAR(static_cast<double>(count) / trials, 1.0 / 3.0, 0.04);
 }
 
 TEST(SelectClass, AllEqualScoresAreDegenerate) {

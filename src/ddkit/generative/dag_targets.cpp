@@ -8,8 +8,15 @@
 
 namespace ddkit::generative {
 
+void check_dag_target(const sampling::Target& target) {
+  if (target.kind == "random") {
+    throw Error("--dag-target", "'random' is DGS's control and sets no difficulty target; DAG needs one");
+  }
+}
+
 std::vector<double> draw_dag_targets(const std::vector<double>& original_scores, const sampling::Target& target,
                                      int64_t n, at::Generator generator) {
+  check_dag_target(target);
   if (original_scores.empty()) throw Error("--data", "DAG needs the class's original difficulty scores");
   const auto transform = sampling::fit_log_transform(original_scores, 0, 0);
   const auto counts = sampling::target_counts(target, n, transform.apply(original_scores));

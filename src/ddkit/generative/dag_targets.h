@@ -20,6 +20,11 @@
 
 namespace ddkit::generative {
 
+// DAG needs a difficulty distribution: rejects DGS's "random" control, which
+// sets none (ddkit::Error("--dag-target", ...)).
+void check_dag_target(const sampling::Target& target);
+
+// Throws as check_dag_target, and "--data" for empty original scores.
 std::vector<double> draw_dag_targets(const std::vector<double>& original_scores, const sampling::Target& target,
                                      int64_t n, at::Generator generator);
 

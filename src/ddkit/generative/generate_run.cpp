@@ -41,6 +41,7 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
   sampling::Target target;
   if (dag_on) {
     target = sampling::parse_target(o.dag_target);
+    check_dag_target(target);  // before the observer is trained
     auto observer_options = o.observer;
     observer_options.seed = o.seed;
     observer_options.device = o.device;

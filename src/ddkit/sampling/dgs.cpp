@@ -238,13 +238,13 @@ Counts shape_counts(const std::string& shape, int64_t ipc) {
 
 Target parse_target(const std::string& spec) {
   Target target;
-  if (spec == "original" || is_shape(spec)) {
+  if (spec == "original" || spec == "random" || is_shape(spec)) {
     target.kind = spec;
     return target;
   }
   std::ifstream in(spec);
   if (!in) {
-    throw Error(spec, "not a target (original, ground, hill, slope, cliff) nor a readable JSON file of 10 weights");
+    throw Error(spec, "not a target (original, ground, hill, slope, cliff, random) nor a readable JSON file of 10 weights");
   }
   nlohmann::json doc;
   try {
@@ -278,6 +278,9 @@ Counts target_counts(const Target& target, int64_t ipc, const std::vector<double
     return largest_remainder(bin_counts(original_transformed), ipc);
   }
   if (target.kind == "custom") return largest_remainder(target.weights, ipc);
+  // The control [ddkit]: no bin asks for anything, so step 5's fill draws all ipc
+  // uniformly from the class's pool, which separates the pool's effect from DGS's.
+  if (target.kind == "random") return Counts{};
   if (target.kind == "ground") {
     // ground for any IPC: uniform weights with step 4's rounding (= the table at 10/20/50).
     Histogram uniform;

@@ -75,11 +75,12 @@ Counts shape_counts(const std::string& shape, int64_t ipc);
 
 struct Target {
   // original: h(T(O; b, t)) (the reference's default) | ground | hill | slope |
-  // cliff | custom (`weights`, scaled with largest_remainder).
+  // cliff | custom (`weights`, scaled with largest_remainder) | random (the
+  // control: all-zero counts, so every image comes from the uniform fill).
   std::string kind = "original";
   Histogram weights{};
 };
-// "original" | "ground" | "hill" | "slope" | "cliff" | a path to a JSON file
+// "original" | "ground" | "hill" | "slope" | "cliff" | "random" | a path to a JSON file
 // holding a list of 10 non-negative weights (not all 0), easy -> hard.
 // Errors: ddkit::Error(spec, ...) for a file that is missing or malformed.
 Target parse_target(const std::string& spec);

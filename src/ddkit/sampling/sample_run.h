@@ -16,7 +16,7 @@ namespace ddkit::sampling {
 struct SampleRunOptions {
   std::filesystem::path pool_dir;
   int64_t ipc = 10;
-  std::string target = "original";  // original | ground | hill | slope | cliff | FILE.json
+  std::string target = "original";  // original | ground | hill | slope | cliff | FILE.json | random
   int64_t repeat = 1;               // R selections, seeds seed ... seed + R - 1
   uint64_t seed = 0;
   bool rescore = false;                 // ignore scores in the pool's metadata.jsonl
