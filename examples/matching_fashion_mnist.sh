@@ -4,7 +4,9 @@
 #   1. examples/sdc_sweep.sh gives the plain and + SDC rows (best λ > 0 of its sweep);
 #   2. `ddkit pipeline --no-plain` with λ = 0 and the best λ gives the DGS rows
 #      (pool of POOL_FACTOR x IPC per class, DGS target "original");
-#   3. examples/matching_table.py prints the README table.
+#   3. the control: a random pick of IPC from the λ = 0 pool (`ddkit sample
+#      --target random`), evaluated the same way, separates the pool's effect from DGS's;
+#   4. examples/matching_table.py prints the README table.
 # Usage: examples/matching_fashion_mnist.sh [OUT_DIR]
 #   env as sdc_sweep.sh (BUDGET=short|full too, EVAL_EPOCHS_<ipc>), plus POOL_FACTOR_<ipc>, OBSERVER_EPOCHS,
 #   SKIP_SWEEP=1 (use the sweep's runs as they are)
@@ -53,6 +55,13 @@ for ipc in $IPCS; do
         --no-plain "${epochs_flag[@]}" --runs "$RUNS" --seed "$SEED" --threads "$THREADS" --score-observer "$OUT/observer.pt" \
         --original-scores "$OUT/train-scores/metadata.jsonl" --quiet --resume --out "$run/pipeline"
     done
+    run="$OUT/$method-ipc$ipc-it$iters-sdc0"
+    [ -f "$run/pool-random/meta.json" ] || "$DDKIT" sample --pool "$run/pipeline/pool" --ipc "$ipc" --target random \
+      --seed "$SEED" --threads "$THREADS" --quiet --out "$run/pool-random"
+    dsa_flag=(--dsa); [ "$method" = dc ] && dsa_flag=()  # each method's evaluation protocol, as the pipeline's
+    epochs=(); if [ -n "${!epochs_var:-}" ]; then epochs=(--epochs "${!epochs_var}"); fi
+    [ -f "$run/pool-random-eval/results.json" ] || "$DDKIT" eval --set "$run/pool-random" "${dsa_flag[@]}" "${epochs[@]}" \
+      --runs "$RUNS" --seed "$SEED" --threads "$THREADS" --quiet --resume --out "$run/pool-random-eval"
   done
 done
 python3 "$HERE/matching_table.py" "$OUT"

@@ -3,7 +3,7 @@
 
   matching_table.py OUT                              -> the README's markdown tables
   matching_table.py --best-lambda OUT METHOD IPC IT  -> the best swept λ > 0
-Run directories: OUT/<method>-ipc<ipc>-it<iterations>-sdc<λ>/{set,eval,pipeline}.
+Run directories: OUT/<method>-ipc<ipc>-it<iterations>-sdc<λ>/{set,eval,pipeline,pool-random,pool-random-eval}.
 """
 import json
 import pathlib
@@ -49,6 +49,15 @@ def dgs_row(d):
     return m["mean"], m["std"], distill, rest
 
 
+def random_pick_row(d):
+    """The control: a random pick of IPC from the λ = 0 pool, evaluated by the method's protocol."""
+    ev = load(d / "pool-random-eval" / "results.json")
+    if not ev:
+        return None
+    m = ev["models"]["convnet"]
+    return m["mean"], m["std"]
+
+
 def best_lambda(out, method, ipc, iterations):
     best = None
     for (m, i, it, lam), d in runs(out).items():
@@ -77,16 +86,18 @@ def main(out):
         if row:
             print(f"| {m.upper()} | {i} | {it} | {lam} | {cell(row)} | {wall(row)} |")
     print("\nResults (ConvNet accuracy %, mean ± std; wall minutes distill + rest):\n")
-    print("| method | IPC | iterations | plain | + SDC (λ) | pool + DGS | + SDC + DGS | published (full budget) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| method | IPC | iterations | plain | + SDC (λ) | pool + DGS | + SDC + DGS | pool + random pick "
+          "| published (full budget) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for key in sorted({(m, i, it) for (m, i, it, _) in found}, key=lambda k: (k[1], k[0], k[2])):
         m, i, it = key
         lam = best_lambda(out, m, i, it)
         base, sdc = found.get((m, i, it, "0")), found.get((m, i, it, lam))
         p, s = plain_row(base) if base else None, plain_row(sdc) if sdc and lam != "0" else None
         pd, sd = dgs_row(base) if base else None, dgs_row(sdc) if sdc and lam != "0" else None
+        rp = random_pick_row(base) if base else None
         print(f"| {m.upper()} | {i} | {it} | {cell(p)} ({wall(p)}) | {cell(s)} (λ {lam}; {wall(s)}) "
-              f"| {cell(pd)} ({wall(pd)}) | {cell(sd)} ({wall(sd)}) | {PUBLISHED.get((m, i), '—')} |")
+              f"| {cell(pd)} ({wall(pd)}) | {cell(sd)} ({wall(sd)}) | {cell(rp)} | {PUBLISHED.get((m, i), '—')} |")
 
 
 if __name__ == "__main__":
