@@ -2,7 +2,7 @@
 # MTT on Fashion-MNIST (README "MTT: measured"), issue 6's rows at IPC 1 and 10:
 #   buffer of EXPERTS x EPOCHS experts -> per IPC: MTT plain (λ = 0), MTT + SDC
 #   for each λ of LAMBDAS, MTT pool (POOL_FACTOR x IPC) + DGS (`ddkit pipeline
-#   --no-plain`, target original), random real — each evaluated by `ddkit eval
+#   --no-plain`, target original), a random pick from that pool (the control), random real — each evaluated by `ddkit eval
 #   --dsa --runs 5` (1000 epochs with DSA, the set's learned lr). Every stage resumes.
 #   bash examples/mtt_fashion_mnist.sh
 #   env: BUDGET (short|full) EXPERTS EPOCHS IT1 IT10 LAMBDAS (LAMBDAS_1, LAMBDAS_10 per IPC) POOL_FACTOR
@@ -61,6 +61,10 @@ for ipc in 1 10; do
   [ -f "$OUT/mtt-ipc$ipc-pool-dgs/results.json" ] || run "$DDKIT" pipeline "${mtt[@]}" --sdc-lambda 0 \
     --pool-factor "$POOL_FACTOR" --no-plain --eval-protocol dsa --eval-epochs "$epochs" --runs 5 --score-observer "$OUT/observer.pt" \
     --original-scores "$OUT/train-scores/metadata.jsonl" --resume --out "$OUT/mtt-ipc$ipc-pool-dgs"
+  # The control: a random pick of IPC from the same pool (it keeps the pool's learned lr).
+  [ -f "$OUT/mtt-ipc$ipc-pool-random/meta.json" ] || run "$DDKIT" sample --pool "$OUT/mtt-ipc$ipc-pool-dgs/pool" \
+    --ipc "$ipc" --target random --threads "$THREADS" --out "$OUT/mtt-ipc$ipc-pool-random"
+  evaluate "$OUT/mtt-ipc$ipc-pool-random" "$epochs"
   [ "${RANDOM_ROWS:-1}" = 1 ] || continue
   [ -f "$OUT/random-ipc$ipc/meta.json" ] || run "$DDKIT" distill --method random --ipc "$ipc" --out "$OUT/random-ipc$ipc"
   evaluate "$OUT/random-ipc$ipc" "$epochs"
@@ -75,7 +79,8 @@ def row(name, results, meta):
     print(f"{name:28} {m['mean']:6.2f} ± {m['std']:.2f}  lr {meta.get('learned_lr', 0.01):.6f}  "
           f"iterations {meta.get('iterations', '-')}  distill {meta.get('wall_seconds', 0):.0f} s")
 for ipc in (1, 10):
-    for d in sorted(glob.glob(f"{out}/mtt-ipc{ipc}") + glob.glob(f"{out}/mtt-ipc{ipc}-sdc*")) + [f"{out}/random-ipc{ipc}"]:
+    for d in (sorted(glob.glob(f"{out}/mtt-ipc{ipc}") + glob.glob(f"{out}/mtt-ipc{ipc}-sdc*"))
+              + [f"{out}/random-ipc{ipc}", f"{out}/mtt-ipc{ipc}-pool-random"]):
         if os.path.exists(f"{d}/eval/results.json"):
             row(os.path.basename(d), json.load(open(f"{d}/eval/results.json")), json.load(open(f"{d}/meta.json")))
     p = f"{out}/mtt-ipc{ipc}-pool-dgs"
