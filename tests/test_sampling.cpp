@@ -17,6 +17,7 @@
 
 #include "ddkit/sampling/dgs.h"
 #include "ddkit/util/error.h"
+#include "expect_error.h"
 
 using namespace ddkit;
 using sampling::Counts;
@@ -24,21 +25,11 @@ using sampling::Histogram;
 
 namespace {
 
+using ddkit_test::expect_error;
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 at::Generator gen(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
-
-// Runs `f`, expects a ddkit::Error with this subject whose problem contains `part`.
-template <typename F>
-void expect_error(F&& f, const std::string& subject, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "expected ddkit::Error(" << subject << ", ..." << part << "...)";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.subject(), subject);
-    EXPECT_NE(e.problem().find(part), std::string::npos) << e.problem();
-  }
-}
 
 // The hand-built pool of the threshold tests (IPC 4 -> b, t in {0, 1}):
 //   s0 = 0.8 * 2^-20, s1 = 0.8 * 2^-10, m_j = 0.8 * 2^(j + 0.5 - 10) for j = 1..8,

@@ -11,6 +11,7 @@
 #include "ddkit/train/observer.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/error.h"
+#include "expect_error.h"
 #include "fixtures.h"
 
 namespace fs = std::filesystem;
@@ -157,12 +158,7 @@ TEST(ModelFile, RoundTripKeepsPredictions) {
 TEST(ModelFile, GarbageIsAUserError) {
   const auto file = ddkit_test::fresh_dir("model_garbage") / "model.pt";
   std::ofstream(file) << "not a model";
-  try {
-    train::load_model(file);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.subject(), file.string());
-  }
+  ddkit_test::expect_error([&] { train::load_model(file); }, file.string(), "");
 }
 
 TEST(Observer, ObserverOfTheWrongShapeIsRejected) {
