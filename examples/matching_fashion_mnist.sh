@@ -31,6 +31,8 @@ fi
 : "${ITERS_dc_10:=10}" "${ITERS_dsa_10:=10}" "${ITERS_dm_10:=200}"
 export THREADS EVAL_EPOCHS_1 EVAL_EPOCHS_10 ITERS_dc_1 ITERS_dsa_1 ITERS_dm_1 ITERS_dc_10 ITERS_dsa_10 ITERS_dm_10 IPCS METHODS RUNS SEED DDKIT
 HERE=$(dirname "$0")
+# shellcheck source=examples/eval_flags.sh
+. "$HERE/eval_flags.sh"
 mkdir -p "$OUT"
 
 [ -n "${SKIP_SWEEP:-}" ] || bash "$HERE/sdc_sweep.sh" "$OUT"
@@ -58,9 +60,8 @@ for ipc in $IPCS; do
     run="$OUT/$method-ipc$ipc-it$iters-sdc0"
     [ -f "$run/pool-random/meta.json" ] || "$DDKIT" sample --pool "$run/pipeline/pool" --ipc "$ipc" --target random \
       --seed "$SEED" --threads "$THREADS" --quiet --out "$run/pool-random"
-    dsa_flag=(--dsa); [ "$method" = dc ] && dsa_flag=()  # each method's evaluation protocol, as the pipeline's
-    epochs=(); if [ -n "${!epochs_var:-}" ]; then epochs=(--epochs "${!epochs_var}"); fi
-    [ -f "$run/pool-random-eval/results.json" ] || "$DDKIT" eval --set "$run/pool-random" "${dsa_flag[@]}" "${epochs[@]}" \
+    # shellcheck disable=SC2046
+    [ -f "$run/pool-random-eval/results.json" ] || "$DDKIT" eval --set "$run/pool-random" $(eval_flags "$method" "$ipc") \
       --runs "$RUNS" --seed "$SEED" --threads "$THREADS" --quiet --resume --out "$run/pool-random-eval"
   done
 done

@@ -27,12 +27,8 @@ fi
 : "${ITERS_dc_10:=10}" "${ITERS_dsa_10:=10}" "${ITERS_dm_10:=200}"
 mkdir -p "$OUT"
 
-eval_flags() {
-  case "$1" in dc) echo -n "";; *) echo -n "--dsa";; esac
-  local epochs_var="EVAL_EPOCHS_$2"
-  if [ -n "${!epochs_var:-}" ]; then echo -n " --epochs ${!epochs_var}"; fi
-  echo
-}
+# shellcheck source=examples/eval_flags.sh
+. "$(dirname "$0")/eval_flags.sh"
 
 for ipc in $IPCS; do
   for method in $METHODS; do
