@@ -1,13 +1,12 @@
 #include "ddkit/pipeline/reference_accuracy.h"
 
-#include <cstdlib>
-
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "ddkit/dist/context.h"
 #include "ddkit/distill/baselines.h"
+#include "ddkit/train/cache.h"
 #include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
 
@@ -15,28 +14,6 @@ using nlohmann::json;
 
 namespace ddkit::pipeline {
 namespace {
-
-// FNV-1a, 64 bit: a stable file name for a cache key (std::hash is not stable).
-uint64_t fnv1a(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-// What identifies the data: its name and source, split sizes, and sums of
-// its pixels and labels (so another copy of "fashion-mnist" with other
-// contents does not hit the cache).
-json data_fingerprint(const data::Dataset& data) {
-  return {{"name", data.name},
-          {"path", data.path},
-          {"train", data.train.size()},
-          {"test", data.test.size()},
-          {"pixel_sum", fmt::format("{:.6e}", data.train.images.sum(at::kDouble).item<double>())},
-          {"label_sum", data.train.labels.sum().item<int64_t>()}};
-}
 
 // The protocol and the number of runs (the mean of N runs is what is cached).
 json protocol_key(const train::EvalOptions& eval) {
@@ -56,7 +33,7 @@ struct CachedRuns {
 CachedRuns cached_evaluation(const std::filesystem::path& cache_dir, const std::string& kind, const json& key,
                              const data::ImageSet& set, const data::Dataset& data, train::EvalOptions eval) {
   const auto& model = eval.models.front();
-  const auto file = cache_dir / fmt::format("{}-{}-{:016x}.json", kind, model, fnv1a(key.dump()));
+  const auto file = cache_dir / fmt::format("{}-{}-{:016x}.json", kind, model, train::stable_hash(key.dump()));
   std::string cached;
   std::error_code ec;
   if (dist::is_root(eval.world) && std::filesystem::exists(file, ec)) {
@@ -90,14 +67,7 @@ CachedRuns cached_evaluation(const std::filesystem::path& cache_dir, const std::
 
 }  // namespace
 
-std::filesystem::path default_reference_cache() {
-  if (const char* dir = std::getenv("DDKIT_CACHE_DIR"); dir && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "ddkit" / "baselines";
-  if (const char* home = std::getenv("HOME"); home && *home) {
-    return std::filesystem::path(home) / ".cache" / "ddkit" / "baselines";
-  }
-  return std::filesystem::temp_directory_path() / "ddkit-baselines";
-}
+std::filesystem::path default_reference_cache() { return train::default_cache_dir(); }
 
 std::map<std::string, ReferenceAccuracy> reference_accuracies(const data::Dataset& data,
                                                               const ReferenceOptions& options) {
@@ -106,7 +76,7 @@ std::map<std::string, ReferenceAccuracy> reference_accuracies(const data::Datase
     throw Error("--whole-epochs", "whole-data training needs at least 1 epoch and 1 run");
   }
   const auto cache_dir = options.cache_dir.empty() ? default_reference_cache() : options.cache_dir;
-  const auto fingerprint = data_fingerprint(data);
+  const auto fingerprint = train::data_fingerprint(data);
 
   // Random real images at the same IPC, the same protocol (DC paper Table 1's "random").
   auto random_eval = options.eval;
