@@ -147,7 +147,7 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
     // Rounds of `ranks` runs: this rank trains run round + rank (a world of
     // one: every run in turn); the round's accuracies are summed into place.
     const int64_t my_runs = std::max<int64_t>(0, (options.runs - first_run - rank + ranks - 1) / ranks);
-    Progress progress(fmt::format("eval {}", model_name), my_runs * (options.training.epochs + 1), progress_options);
+    Progress progress(fmt::format("eval {}", model_name), my_runs * passes(options.training), progress_options);
     for (int64_t round = first_run; round < options.runs; round += ranks) {
       const int64_t in_round = std::min<int64_t>(ranks, options.runs - round);
       auto round_accuracies = at::zeros({in_round}, at::kDouble);

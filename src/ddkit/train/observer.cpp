@@ -45,13 +45,13 @@ std::shared_ptr<models::ClassifierImpl> train_on_training_split(const data::Data
   progress_options.quiet = quiet;
   progress_options.unit = "img";
   const int64_t n = data.train.size();
-  Progress progress("train " + model_name, (training.epochs + 1) * n, progress_options);
+  Progress progress("train " + model_name, passes(training) * n, progress_options);
   double last_loss = 0.0;
   train_classifier(
       *model, data.train.images.to(device), data.train.labels.to(device), training, generator,
       [&](int64_t epoch, double loss) {
         last_loss = loss;
-        if (!quiet) spdlog::info("{} epoch {}/{}: loss {:.4f}", model_name, epoch + 1, training.epochs + 1, loss);
+        if (!quiet) spdlog::info("{} epoch {}/{}: loss {:.4f}", model_name, epoch + 1, passes(training), loss);
       },
       [&](int64_t images) { progress.advance(images, fmt::format("last epoch loss {:.4f}", last_loss)); });
   progress.finish(fmt::format("final epoch loss {:.4f}", last_loss));

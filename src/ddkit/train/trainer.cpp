@@ -42,8 +42,8 @@ void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, c
         torch::optim::SGDOptions(rate).momentum(options.momentum).weight_decay(options.weight_decay));
   };
   auto optimizer = make_optimizer(lr);
-  const int64_t decay_epoch = options.epochs / 2 + 1;
-  for (int64_t epoch = 0; epoch <= options.epochs; ++epoch) {
+  const int64_t decay_epoch = options.extra_epoch ? options.epochs / 2 + 1 : options.epochs / 2 - 1;
+  for (int64_t epoch = 0; epoch < passes(options); ++epoch) {
     const double mean_loss = train_epoch(model, images, labels, *optimizer, options.batch_size,
                                          options.dsa ? &options.dsa_options : nullptr, generator, on_batch);
     if (epoch == decay_epoch) {
@@ -53,6 +53,8 @@ void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, c
     if (on_epoch) on_epoch(epoch, mean_loss);
   }
 }
+
+int64_t passes(const TrainOptions& options) { return options.epochs + (options.extra_epoch ? 1 : 0); }
 
 at::Tensor predict(models::ClassifierImpl& model, const at::Tensor& images, int64_t batch_size) {
   at::NoGradGuard no_grad;

@@ -16,13 +16,18 @@ class Optimizer;
 namespace ddkit::train {
 
 struct TrainOptions {
-  int64_t epochs = 300;  // the loop runs epochs + 1 passes, as the reference does
+  int64_t epochs = 300;  // the loop runs epochs + 1 passes, as the reference does (extra_epoch)
   double lr = 0.01;
   double momentum = 0.9;
   double weight_decay = 5e-4;
   int64_t batch_size = 256;
   bool dsa = false;  // DSA augmentation of every mini-batch (per-sample parameters)
   augment::DsaOptions dsa_options;
+  // The evaluation protocol's E + 1 passes with the lr decay after pass
+  // E/2 + 1 (ALGORITHMS §3, reference evaluate_synset). False: exactly E
+  // passes, the lr decayed for the last E - E/2 of them — for training that
+  // is not the protocol (the generator-quality extractor and CAS).
+  bool extra_epoch = true;
 };
 
 // Called after each epoch with (epoch index, mean training loss).
@@ -42,9 +47,13 @@ double train_epoch(models::ClassifierImpl& model, const at::Tensor& images, cons
 // SGD with momentum and weight decay on shuffled mini-batches; after epoch
 // epochs/2 + 1 the lr is multiplied by 0.1 and a new optimizer is created (the
 // reference resets the momentum buffers). Images/labels may live on any device.
+// passes(options) epochs in all.
 void train_classifier(models::ClassifierImpl& model, const at::Tensor& images, const at::Tensor& labels,
                       const TrainOptions& options, at::Generator generator, const EpochCallback& on_epoch = {},
                       const BatchCallback& on_batch = {});
+
+// The number of passes train_classifier makes: epochs + 1, or epochs.
+int64_t passes(const TrainOptions& options);
 
 // Predicted labels (argmax of the logits) of every image, in eval mode, no grad.
 at::Tensor predict(models::ClassifierImpl& model, const at::Tensor& images, int64_t batch_size = 1000);
