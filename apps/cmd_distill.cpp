@@ -51,14 +51,10 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
   command.add_option("--sdc-lambda", m.sdc_lambda,
                      "SDC weight λ of the gradient-norm term (0 = off; default: ddkit's swept value for method and IPC)")
       ->check(at_least(0));
-  // Diffusion (ALGORITHMS §11): a `ddkit gen-train` generator, DDIM, CFG, DAG.
+  // Diffusion (ALGORITHMS §11): a `ddkit gen-train` generator, its sampler, CFG, DAG.
   auto& g = options.generation;
   command.add_option("--generator", g.generator_file, "Diffusion: generator model.pt of `ddkit gen-train`");
-  command.add_option("--steps", g.ddim.steps, "Diffusion: DDIM sampling steps")->capture_default_str()
-      ->check(at_least(1));
-  command.add_option("--guidance", g.ddim.guidance, "Diffusion: classifier-free guidance scale (1 = none)")
-      ->capture_default_str()
-      ->check(at_least(0));
+  add_sampler_flags(command, g.sampler, "", "Diffusion");
   command.add_option("--sample-batch", g.batch, "Diffusion: images per network call")->capture_default_str()
       ->check(at_least(1));
   command.add_option("--dag-scale", g.dag_scale, "Diffusion: DAG guidance scale s (0 = off)")->capture_default_str();

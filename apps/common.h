@@ -15,6 +15,7 @@ struct DistillOptions;
 }
 namespace ddkit::generative {
 struct GenTrainOptions;
+struct SamplerOptions;
 }
 namespace ddkit::pipeline {
 struct ReferenceOptions;
@@ -51,6 +52,7 @@ data::Dataset load_data(const CommonOptions& options, bool load_test = true);
 void register_datasets(CLI::App& app);
 void register_train(CLI::App& app);
 void register_gen_train(CLI::App& app);
+void register_gen_eval(CLI::App& app);
 void register_distill(CLI::App& app);
 void register_buffer(CLI::App& app);
 void register_eval(CLI::App& app);
@@ -68,5 +70,8 @@ void add_baseline_flags(CLI::App& command, bool& enabled, pipeline::ReferenceOpt
 void add_distill_flags(CLI::App& command, distill::DistillOptions& options);
 // The generator's training flags; `prefix` ("" or "gen-") goes before steps/batch/lr.
 void add_gen_train_flags(CLI::App& command, generative::GenTrainOptions& options, const std::string& prefix);
+// --<prefix>solver, --<prefix>steps, --<prefix>guidance; `what` starts each help line.
+void add_sampler_flags(CLI::App& command, generative::SamplerOptions& options, const std::string& prefix,
+                       const std::string& what);
 
 }  // namespace ddkit::cli

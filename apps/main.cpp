@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   ddkit::cli::register_datasets(app);
   ddkit::cli::register_train(app);
   ddkit::cli::register_gen_train(app);
+  ddkit::cli::register_gen_eval(app);
   ddkit::cli::register_distill(app);
   ddkit::cli::register_buffer(app);
   ddkit::cli::register_eval(app);

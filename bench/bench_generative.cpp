@@ -1,9 +1,9 @@
-// The generative route's speed (issue 7, ALGORITHMS §11) with the default
-// Fashion-MNIST generator (UNet width 32, levels 28/14/7, attention at 7x7):
-//   BM_GenTrainStep    one DDPM training step (batch 64), steps/s and img/s
-//   BM_DdimGenerate    DDIM generation at the default 50 steps and CFG 2
+// The generative route's speed (ALGORITHMS §11) with the default
+// Fashion-MNIST generator (GenTrainOptions' UNet, schedule and sampler):
+//   BM_GenTrainStep    one training step at the default batch, steps/s and img/s
+//   BM_Generate        generation with the default sampler and CFG
 //                      (one batched cond+uncond call per step), img/s
-//   BM_DdimGenerateDag the same with DAG on every step (gradient through the
+//   BM_GenerateDag     the same with DAG on every step (gradient through the
 //                      UNet and a ConvNet-3 observer), img/s
 // Speed does not depend on the weights, so the networks are freshly initialised.
 //   ./bench_generative [--threads N] [benchmark flags]
@@ -14,7 +14,7 @@
 
 #include <torch/torch.h>
 
-#include "ddkit/generative/ddim.h"
+#include "ddkit/generative/sampler.h"
 #include "ddkit/generative/schedule.h"
 #include "ddkit/generative/train_generator.h"
 #include "ddkit/generative/unet.h"
@@ -27,16 +27,14 @@ using namespace ddkit::generative;
 
 UNet default_unet() {
   const GenTrainOptions defaults;
-  UNetOptions options;
-  options.channels = defaults.channels;
-  options.channel_mult = defaults.channel_mult;
-  return UNet(options);
+  return UNet(defaults.unet);
 }
 
 void BM_GenTrainStep(benchmark::State& state) {
   torch::manual_seed(0);
   auto model = default_unet();
-  const NoiseSchedule schedule;
+  const GenTrainOptions defaults;
+  const NoiseSchedule schedule(defaults.schedule);
   const int64_t batch = state.range(0);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(5e-4));
   const auto x0 = torch::rand({batch, 1, 28, 28}) * 2 - 1;
@@ -45,7 +43,7 @@ void BM_GenTrainStep(benchmark::State& state) {
   const auto noise = torch::randn({batch, 1, 28, 28});
   for (auto _ : state) {
     optimizer.zero_grad();
-    auto loss = diffusion_loss(*model, schedule, x0, labels, t, noise);
+    auto loss = diffusion_loss(*model, schedule, x0, labels, t, noise, defaults.min_snr_gamma);
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item<float>());
@@ -54,7 +52,7 @@ void BM_GenTrainStep(benchmark::State& state) {
   state.counters["img/s"] =
       benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_GenTrainStep)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+BENCHMARK(BM_GenTrainStep)->Arg(GenTrainOptions{}.batch)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 
 void generate(benchmark::State& state, bool dag_on) {
   torch::manual_seed(0);
@@ -63,10 +61,10 @@ void generate(benchmark::State& state, bool dag_on) {
   ddkit::models::ConvNet observer(ddkit::models::ConvNetOptions{});
   observer->eval();
   for (auto& p : observer->parameters()) p.set_requires_grad(false);
-  const NoiseSchedule schedule;
+  const NoiseSchedule schedule(GenTrainOptions{}.schedule);
   const int64_t batch = state.range(0);
   const auto labels = torch::zeros({batch}, torch::kLong);
-  DdimOptions ddim;  // 50 steps, CFG 2
+  const SamplerOptions sampler;  // the defaults of `distill --method diffusion`
   DagGuide dag;
   if (dag_on) {
     dag.observer = observer.ptr().get();
@@ -75,16 +73,16 @@ void generate(benchmark::State& state, bool dag_on) {
     dag.targets = torch::full({batch}, 0.3);
   }
   for (auto _ : state) {
-    const auto x = ddim_sample(*model, schedule, torch::randn({batch, 1, 28, 28}), labels, ddim, dag);
+    const auto x = sample_diffusion(*model, schedule, torch::randn({batch, 1, 28, 28}), labels, sampler, dag);
     benchmark::DoNotOptimize(x.sum().item<float>());
   }
   state.counters["img/s"] =
       benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
 }
-void BM_DdimGenerate(benchmark::State& state) { generate(state, false); }
-void BM_DdimGenerateDag(benchmark::State& state) { generate(state, true); }
-BENCHMARK(BM_DdimGenerate)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
-BENCHMARK(BM_DdimGenerateDag)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+void BM_Generate(benchmark::State& state) { generate(state, false); }
+void BM_GenerateDag(benchmark::State& state) { generate(state, true); }
+BENCHMARK(BM_Generate)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+BENCHMARK(BM_GenerateDag)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 
 }  // namespace
 

@@ -306,6 +306,15 @@ TEST(CliErrors, EverySubcommandRefusesBadInputWithOneLine) {
       {"--config " + (dir / "not-ini.toml").string() + " eval" + set + data + to, (dir / "not-ini.toml").string(),
        "is not a known flag"},
       {"eval --threads=-1" + set + data + to, "--threads", "must be at least 0"},
+      {"gen-train --schedule quadratic" + data + to, "--schedule", "'quadratic' is not a schedule"},
+      {"gen-train --prediction x0" + data + to, "--prediction", "'x0' is not a prediction"},
+      {"gen-train --fid-every 3 --checkpoint-every 2" + data + to, "--fid-every", "a multiple of --checkpoint-every"},
+      {"gen-train --res-blocks 1,2 --channel-mult 1,2,2" + data + to, "--res-blocks", "give one count, or one per level"},
+      {"gen-eval" + data + to, "--generator", "give a generator or --set"},
+      {"gen-eval --generator " + (dir / "none.pt").string() + data + to, (dir / "none.pt").string(),
+       "no such generator file"},
+      {"gen-eval --generator g.pt --solver euler" + data + to, "--solver", "'euler' is not a solver"},
+      {"gen-eval --set " + (dir / "noset").string() + data + to, (dir / "noset").string(), ""},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args);

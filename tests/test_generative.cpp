@@ -14,7 +14,7 @@
 #include "ddkit/data/image_set.h"
 #include "ddkit/distill/distill_run.h"
 #include "ddkit/generative/dag_targets.h"
-#include "ddkit/generative/ddim.h"
+#include "ddkit/generative/sampler.h"
 #include "ddkit/generative/generator_io.h"
 #include "ddkit/generative/schedule.h"
 #include "ddkit/generative/train_generator.h"
@@ -36,18 +36,20 @@ UNetOptions tiny_unet() {
   UNetOptions o;
   o.channels = 8;
   o.channel_mult = {1, 2};
+  o.res_blocks = {1, 2};
+  o.attention_levels = {1};
   return o;
 }
 
 GenTrainOptions tiny_training(const fs::path& out, int64_t steps) {
   GenTrainOptions o;
-  o.channels = 8;
-  o.channel_mult = {1, 2};
+  o.unet = tiny_unet();
   o.steps = steps;
   o.batch = 16;
   o.lr = 2e-3;
   o.warmup = 5;
   o.checkpoint_every = 5;
+  o.fid_every = 0;
   o.seed = 3;
   o.quiet = true;
   o.out = out;
@@ -67,7 +69,7 @@ fs::path tiny_generator(const data::Dataset& data) {
 }  // namespace
 
 TEST(NoiseSchedule, LinearBetasAndCumulativeProducts) {
-  const NoiseSchedule schedule;
+  const NoiseSchedule schedule(ScheduleOptions::legacy());
   ASSERT_EQ(schedule.steps(), 1000);
   EXPECT_DOUBLE_EQ(schedule.betas[0].item<double>(), 1e-4);     // beta_1
   EXPECT_NEAR(schedule.betas[999].item<double>(), 0.02, 1e-15);  // beta_T
@@ -81,6 +83,57 @@ TEST(NoiseSchedule, LinearBetasAndCumulativeProducts) {
   EXPECT_NEAR(schedule.alpha_bar(999), static_cast<double>(std::exp(log_abar)), 1e-12);
   EXPECT_NEAR(schedule.alpha_bar(999), 4.036e-5, 1e-7);
   EXPECT_EQ(schedule.alpha_bar(-1), 1.0);
+}
+
+TEST(NoiseSchedule, CosineIsImprovedDiffusionsAlphaBar) {
+  const NoiseSchedule schedule;  // the default
+  ASSERT_EQ(schedule.options.kind, ScheduleKind::cosine);
+  auto f = [](double t) {
+    const double c = std::cos((t / 1000.0 + 0.008) / 1.008 * M_PI / 2);
+    return c * c;
+  };
+  for (int64_t i : {0, 1, 100, 500, 900, 990}) EXPECT_NEAR(schedule.alpha_bar(i), f(i + 1) / f(0), 1e-12) << i;
+  EXPECT_LE(schedule.betas.max().item<double>(), 0.999);
+  EXPECT_NEAR(schedule.betas[999].item<double>(), 0.999, 1e-15);  // clipped: abar(T) = 0
+  EXPECT_LT(schedule.alpha_bar(999), 1e-6);
+  EXPECT_THROW(parse_schedule_kind("quadratic"), Error);
+  EXPECT_EQ(parse_schedule_kind("linear"), ScheduleKind::linear);
+}
+
+TEST(NoiseSchedule, VAndEpsTargetsInvertToTheCleanImageAndTheNoise) {
+  auto generator = train::make_generator(3);
+  const auto x0 = torch::rand({4, 1, 5, 5}, generator, torch::kDouble) * 2 - 1;
+  const auto noise = torch::randn({4, 1, 5, 5}, generator, torch::kDouble);
+  for (auto prediction : {Prediction::eps, Prediction::v}) {
+    ScheduleOptions o;
+    o.prediction = prediction;
+    const NoiseSchedule schedule(o);
+    for (int64_t step : {0, 300, 998}) {
+      const auto t = torch::full({4}, step, torch::kLong);
+      const auto x_t = schedule.add_noise(x0, t, noise);
+      const auto e = estimates(prediction, x_t, schedule.target(x0, t, noise), schedule.alpha_bar(step));
+      EXPECT_TRUE(torch::allclose(e.eps, noise, 1e-6, 1e-6)) << to_string(prediction) << " " << step;
+      if (prediction == Prediction::v || step < 998) {  // eps's x0 divides by sqrt(abar) ~ 1e-3 at the top
+        EXPECT_TRUE(torch::allclose(e.x0, x0, 1e-6, 1e-6)) << to_string(prediction) << " " << step;
+      }
+    }
+  }
+}
+
+TEST(NoiseSchedule, MinSnrWeights) {
+  ScheduleOptions o;
+  o.prediction = Prediction::v;
+  const NoiseSchedule v_schedule(o);
+  o.prediction = Prediction::eps;
+  const NoiseSchedule eps_schedule(o);
+  const auto t = torch::tensor({0, 500, 999}, torch::kLong);
+  const auto w_v = min_snr_weight(v_schedule, t, 5.0), w_eps = min_snr_weight(eps_schedule, t, 5.0);
+  for (int i = 0; i < 3; ++i) {
+    const double abar = v_schedule.alpha_bar(t[i].item<int64_t>()), snr = abar / (1 - abar);
+    EXPECT_NEAR(w_v[i].item<double>(), std::min(snr, 5.0) / (snr + 1), 1e-12) << i;
+    EXPECT_NEAR(w_eps[i].item<double>(), std::min(snr, 5.0) / snr, 1e-9) << i;
+  }
+  EXPECT_TRUE(torch::equal(min_snr_weight(v_schedule, t, 0.0), torch::ones({3}, torch::kDouble)));
 }
 
 TEST(NoiseSchedule, ForwardNoisingFormula) {
@@ -120,25 +173,30 @@ TEST(UNet, OutputShapeAndTrainingStepsLowerTheLoss) {
   EXPECT_LT(after, before * 0.95) << before << " -> " << after;
 }
 
-TEST(Ddim, TrailingTimestepsAndOneStepIsDeterministic) {
-  EXPECT_EQ(ddim_timesteps(1000, 1), (std::vector<int64_t>{999}));
-  EXPECT_EQ(ddim_timesteps(1000, 4), (std::vector<int64_t>{999, 749, 499, 249}));
-  EXPECT_EQ(ddim_timesteps(1000, 50).back(), 19);
-  EXPECT_THROW(ddim_timesteps(1000, 0), Error);
+TEST(Sampler, TrailingTimestepsAndOneStepIsX0Hat) {
+  EXPECT_EQ(sampler_timesteps(1000, 1), (std::vector<int64_t>{999}));
+  EXPECT_EQ(sampler_timesteps(1000, 4), (std::vector<int64_t>{999, 749, 499, 249}));
+  EXPECT_EQ(sampler_timesteps(1000, 50).back(), 19);
+  EXPECT_THROW(sampler_timesteps(1000, 0), Error);
   torch::manual_seed(0);
   UNet model(tiny_unet());
-  const NoiseSchedule schedule;
+  {  // a trained-looking network: the output convolution is zero at initialisation
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.add_(0.05 * torch::randn_like(p));
+  }
+  const NoiseSchedule schedule(ScheduleOptions::legacy());  // eps-prediction
   auto noise_of = [](uint64_t seed) {
     auto generator = train::make_generator(seed);
     return torch::randn({4, 1, 28, 28}, generator);
   };
   const auto labels = torch::tensor({0, 1, 2, 3}, torch::kLong);
-  DdimOptions one;
+  SamplerOptions one;
   one.steps = 1;
-  const auto a = ddim_sample(*model, schedule, noise_of(5), labels, one);
-  const auto b = ddim_sample(*model, schedule, noise_of(5), labels, one);
+  one.solver = Solver::ddim;
+  const auto a = sample_diffusion(*model, schedule, noise_of(5), labels, one);
+  const auto b = sample_diffusion(*model, schedule, noise_of(5), labels, one);
   EXPECT_TRUE(torch::equal(a, b));
-  EXPECT_FALSE(torch::equal(a, ddim_sample(*model, schedule, noise_of(6), labels, one)));
+  EXPECT_FALSE(torch::equal(a, sample_diffusion(*model, schedule, noise_of(6), labels, one)));
   // One step from T-1 is x0-hat itself (clamped): (x - sqrt(1-abar) eps) / sqrt(abar).
   torch::NoGradGuard no_grad;
   const auto x = noise_of(5);
@@ -148,6 +206,69 @@ TEST(Ddim, TrailingTimestepsAndOneStepIsDeterministic) {
   const double abar = schedule.alpha_bar(999);
   const auto expected = ((x - std::sqrt(1 - abar) * eps) / std::sqrt(abar)).clamp(-1, 1);
   EXPECT_TRUE(torch::allclose(a, expected, 1e-5, 1e-5));
+  one.solver = Solver::dpm2m;  // one step: both solvers end at x0-hat
+  EXPECT_TRUE(torch::allclose(sample_diffusion(*model, schedule, noise_of(5), labels, one), expected, 1e-5, 1e-5));
+  // v-prediction: x0-hat = sqrt(abar) x - sqrt(1 - abar) v.
+  const NoiseSchedule v_schedule;
+  const double abar_v = v_schedule.alpha_bar(999);
+  const auto v = e_u + one.guidance * (e_c - e_u);
+  EXPECT_TRUE(torch::allclose(sample_diffusion(*model, v_schedule, noise_of(5), labels, one),
+                              (std::sqrt(abar_v) * x - std::sqrt(1 - abar_v) * v).clamp(-1, 1), 1e-5, 1e-5));
+}
+
+TEST(Sampler, DpmSolverIsDeterministicAndItsSecondOrderStepDiffersFromDdim) {
+  torch::manual_seed(0);
+  UNet model(tiny_unet());
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.add_(0.05 * torch::randn_like(p));
+  }
+  const NoiseSchedule schedule;
+  auto generator = train::make_generator(5);
+  const auto noise = torch::randn({4, 1, 28, 28}, generator);
+  const auto labels = torch::tensor({0, 1, 2, 3}, torch::kLong);
+  SamplerOptions dpm;
+  dpm.steps = 4;
+  const auto a = sample_diffusion(*model, schedule, noise, labels, dpm);
+  EXPECT_TRUE(torch::equal(a, sample_diffusion(*model, schedule, noise, labels, dpm)));
+  SamplerOptions ddim = dpm;
+  ddim.solver = Solver::ddim;
+  EXPECT_FALSE(torch::allclose(a, sample_diffusion(*model, schedule, noise, labels, ddim), 1e-4, 1e-4));
+  EXPECT_LE(a.abs().max().item<double>(), 1.0);
+  EXPECT_THROW(parse_solver("euler"), Error);
+}
+
+TEST(UNet, LegacyFilesKeepTheirArchitectureAndParameterNames) {
+  // A generator file of one block per level, without the embedding SiLU: the
+  // README's former default (795,105 parameters at width 32, levels 1,2,2).
+  const auto j = nlohmann::json{{"image_channels", 1}, {"num_classes", 10}, {"channels", 32},
+                                {"channel_mult", {1, 2, 2}}, {"groups", 8}, {"attention_heads", 4}};
+  const auto legacy = unet_options_from_json(j);
+  EXPECT_EQ(legacy.res_blocks, std::vector<int64_t>{1});
+  EXPECT_FALSE(legacy.embedding_silu);
+  EXPECT_FALSE(legacy.upsample_to_level_width);
+  UNet old_model(legacy);
+  int64_t count = 0;
+  for (const auto& p : old_model->parameters()) count += p.numel();
+  EXPECT_EQ(count, 795105);
+  // The options round-trip; the new default keeps the old names for its first blocks.
+  const UNetOptions current;
+  const auto back = unet_options_from_json(to_json(current));
+  EXPECT_EQ(back.res_blocks, current.res_blocks);
+  EXPECT_EQ(back.attention_levels, current.attention_levels);
+  EXPECT_TRUE(back.embedding_silu);
+  UNet new_model(current);
+  const auto names = new_model->named_parameters();
+  for (const auto& item : old_model->named_parameters()) {
+    if (item.key().find("_sample") != std::string::npos || item.key().rfind("up", 0) == 0) continue;
+    EXPECT_TRUE(names.contains(item.key())) << item.key();
+  }
+  UNetOptions bad = current;
+  bad.attention_levels = {3};
+  EXPECT_THROW(UNet{bad}, Error);
+  bad = current;
+  bad.res_blocks = {1, 2};
+  EXPECT_THROW(UNet{bad}, Error);
 }
 
 TEST(GeneratorFiles, RoundTripAndResumeMatchesAnUninterruptedRun) {
@@ -227,14 +348,14 @@ TEST(Dag, GuidanceMovesThePoolsDifficultyTowardTheTarget) {
   const int64_t n = 20;
   const auto noise = torch::randn({n, 1, 28, 28}, generator);
   const auto labels = torch::arange(n, torch::kLong).remainder(10);
-  DdimOptions ddim;
-  ddim.steps = 10;
-  ddim.guidance = 1.0;
+  SamplerOptions sampler;
+  sampler.steps = 10;
+  sampler.guidance = 1.0;
   const auto mean_difficulty = [&](const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
     return prob_difficulty(*observer, x, labels, data.normalization).mean().item<double>();
   };
-  const double off = mean_difficulty(ddim_sample(*loaded.model, schedule, noise, labels, ddim));
+  const double off = mean_difficulty(sample_diffusion(*loaded.model, schedule, noise, labels, sampler));
   // Aim at the far end from where the unguided pool is.
   const double target = off > 0.5 ? 0.0 : 1.0;
   DagGuide dag;
@@ -243,7 +364,7 @@ TEST(Dag, GuidanceMovesThePoolsDifficultyTowardTheTarget) {
   dag.scale = 1000.0;
   dag.stop = 0;
   dag.targets = torch::full({n}, target, torch::kDouble);
-  const double on = mean_difficulty(ddim_sample(*loaded.model, schedule, noise, labels, ddim, dag));
+  const double on = mean_difficulty(sample_diffusion(*loaded.model, schedule, noise, labels, sampler, dag));
   EXPECT_LT(std::abs(on - target), std::abs(off - target) - 0.05) << "off " << off << " on " << on << " target " << target;
 }
 
@@ -256,7 +377,7 @@ TEST(DistillDiffusion, WritesAPoolImageSetWithGeneratorInfo) {
   options.seed = 1;
   options.quiet = true;
   options.generation.generator_file = tiny_generator(data);
-  options.generation.ddim.steps = 3;
+  options.generation.sampler.steps = 3;
   options.generation.dag_scale = 5.0;
   options.generation.dag_stop = 500;
   options.observer.model = "convnet-w32";

@@ -89,12 +89,14 @@ TEST(Pipeline, DiffusionTrainsAGeneratorThenPoolWithDagThenDgs) {
   const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
   const auto out = ddkit_test::fresh_dir("pipeline_diffusion");
   auto options = ddkit_test::tiny_pipeline_options(out, "diffusion");
-  options.generator_training.channels = 8;
-  options.generator_training.channel_mult = {1, 2};
+  options.generator_training.unet.channels = 8;
+  options.generator_training.unet.channel_mult = {1, 2};
+  options.generator_training.unet.res_blocks = {1};
+  options.generator_training.fid_every = 0;
   options.generator_training.steps = 6;
   options.generator_training.batch = 8;
   options.generator_training.checkpoint_every = 3;
-  options.distill.generation.ddim.steps = 2;
+  options.distill.generation.sampler.steps = 2;
   options.distill.generation.dag_scale = 100.0;
   options.distill.generation.dag_stop = 500;
   const auto results = pipeline::run_pipeline(data, options);

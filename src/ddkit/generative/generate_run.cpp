@@ -28,12 +28,18 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
                 fmt::format("generator is for {}x{}x{} images with {} classes, not {}", info.unet.image_channels,
                             info.height, info.width, info.unet.num_classes, data.spec));
   }
+  return generate_with(*loaded.model, info, data, o);
+}
+
+data::ImageSet generate_with(UNetImpl& model, const GeneratorInfo& info, const data::Dataset& data,
+                             const GenerateOptions& o) {
+  if (o.per_class < 1) throw Error("--ipc", "must be >= 1");
   const auto device = train::parse_device(o.device);
-  auto& model = *loaded.model;
+  const bool was_training = model.is_training();
   model.to(device);
   model.eval();
   const NoiseSchedule schedule(info.schedule);
-  ddim_timesteps(schedule.steps(), o.ddim.steps);  // a bad --steps fails before any work
+  sampler_timesteps(schedule.steps(), o.sampler.steps);  // a bad --steps fails before any work
 
   const bool dag_on = o.dag_scale != 0;
   std::shared_ptr<models::ClassifierImpl> observer;
@@ -82,7 +88,7 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
         dag.start = o.dag_start;
         dag.targets = class_targets.narrow(0, start, m);
       }
-      const auto x = ddim_sample(model, schedule, noise.narrow(0, start, m), y, o.ddim, dag);
+      const auto x = sample_diffusion(model, schedule, noise.narrow(0, start, m), y, o.sampler, dag);
       images.push_back(from_model_space(x.cpu(), data.normalization));
       labels.push_back(y);
       if (dag_on) targets.push_back(dag.targets);
@@ -90,6 +96,7 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
     }
   }
   progress.finish();
+  model.train(was_training);
   data::ImageSet set;
   set.images = torch::cat(images).contiguous();
   set.labels = torch::cat(labels);
@@ -98,8 +105,9 @@ data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& o)
               {"ipc", o.per_class},
               {"seed", o.seed},
               {"generator", {{"file", o.generator_file.string()}, {"info", to_json(info)}}},
-              {"ddim_steps", o.ddim.steps},
-              {"guidance", o.ddim.guidance},
+              {"solver", to_string(o.sampler.solver)},
+              {"sampling_steps", o.sampler.steps},
+              {"guidance", o.sampler.guidance},
               {"dag", {{"scale", o.dag_scale}, {"stop", o.dag_stop}, {"start", o.dag_start}}},
               {"generate_seconds", progress.elapsed_seconds()},
               {"images_per_second", total / std::max(1e-9, progress.elapsed_seconds())}};

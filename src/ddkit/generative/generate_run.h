@@ -1,5 +1,5 @@
 // `ddkit distill --method diffusion`: a pool of n images per class from a
-// trained generator (DDIM + classifier-free guidance), optionally steered by
+// trained generator (its sampler + classifier-free guidance), optionally steered by
 // DAG (ALGORITHMS §11), as a standard image set in the dataset's normalized space.
 #pragma once
 #include <filesystem>
@@ -7,7 +7,8 @@
 
 #include "ddkit/data/dataset.h"
 #include "ddkit/data/image_set.h"
-#include "ddkit/generative/ddim.h"
+#include "ddkit/generative/generator_io.h"
+#include "ddkit/generative/sampler.h"
 #include "ddkit/train/observer.h"
 
 namespace ddkit::generative {
@@ -15,7 +16,7 @@ namespace ddkit::generative {
 struct GenerateOptions {
   std::filesystem::path generator_file;  // DIR/model.pt of `ddkit gen-train`
   int64_t per_class = 10;
-  DdimOptions ddim;
+  SamplerOptions sampler;
   int64_t batch = 250;                   // images per network call (per class)
   double dag_scale = 0;                  // s; 0 = DAG off
   int64_t dag_stop = 0;                  // t_stop (0-based step index)
@@ -32,5 +33,10 @@ struct GenerateOptions {
 // own generator (seed, c), so a class's images do not depend on the others.
 // meta carries the generator's info and every sampling setting.
 data::ImageSet generate_set(const data::Dataset& data, const GenerateOptions& options);
+
+// The same with a generator already in memory (options.generator_file is
+// only recorded): what gen-train's quality signal samples its EMA weights with.
+data::ImageSet generate_with(UNetImpl& model, const GeneratorInfo& info, const data::Dataset& data,
+                             const GenerateOptions& options);
 
 }  // namespace ddkit::generative

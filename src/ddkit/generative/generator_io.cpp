@@ -18,8 +18,10 @@ nlohmann::json to_json(const GeneratorInfo& info) {
   return {{"unet", to_json(info.unet)},
           {"schedule",
            {{"steps", info.schedule.steps},
+            {"kind", to_string(info.schedule.kind)},
             {"beta_start", info.schedule.beta_start},
-            {"beta_end", info.schedule.beta_end}}},
+            {"beta_end", info.schedule.beta_end},
+            {"prediction", to_string(info.schedule.prediction)}}},
           {"dataset", info.dataset},
           {"height", info.height},
           {"width", info.width},
@@ -54,6 +56,10 @@ LoadedGenerator load_generator(const std::filesystem::path& file) {
     const auto j = nlohmann::json::parse(value.toStringRef());
     loaded.info.unet = unet_options_from_json(j.at("unet"));
     const auto& s = j.at("schedule");
+    // Files without these fields were trained with the linear schedule and eps-prediction.
+    const auto legacy = ScheduleOptions::legacy();
+    loaded.info.schedule.kind = parse_schedule_kind(s.value("kind", to_string(legacy.kind)));
+    loaded.info.schedule.prediction = parse_prediction(s.value("prediction", to_string(legacy.prediction)));
     loaded.info.schedule.steps = s.at("steps").get<int64_t>();
     loaded.info.schedule.beta_start = s.at("beta_start").get<double>();
     loaded.info.schedule.beta_end = s.at("beta_end").get<double>();
@@ -63,6 +69,8 @@ LoadedGenerator load_generator(const std::filesystem::path& file) {
     loaded.info.extra = j.value("extra", nlohmann::json::object());
   } catch (const nlohmann::json::exception&) {
     throw Error(file.string(), "has malformed ddkit generator information");
+  } catch (const Error& e) {  // an unknown schedule or prediction name
+    throw Error(file.string(), "has malformed ddkit generator information (" + e.problem() + ")");
   }
   loaded.model = UNet(loaded.info.unet);
   try {

@@ -1,10 +1,13 @@
-// DDIM sampling (Song et al. 2021, eta = 0) with classifier-free guidance (Ho &
-// Salimans 2022) and, optionally, DAG — difficulty-aware guidance (ALGORITHMS
-// §11): at every step with t >= t_stop, eps-hat += s sqrt(1 - abar_t)
-// grad_{x_t} (d(x0-hat) - d*)^2, d the observer's prob score (§8).
+// Sampling the generator: DDIM (Song et al. 2021, eta = 0) or DPM-Solver++(2M)
+// (Lu et al. 2022, the multistep second-order solver in data-prediction form),
+// with classifier-free guidance (Ho & Salimans 2022) and, optionally, DAG —
+// difficulty-aware guidance (ALGORITHMS §11): at every step with t >= t_stop,
+// eps-hat += s sqrt(1 - abar_t) grad_{x_t} (d(x0-hat) - d*)^2, d the observer's
+// prob score (§8).
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -16,8 +19,13 @@
 
 namespace ddkit::generative {
 
-struct DdimOptions {
-  int64_t steps = 50;     // sampling steps (<= T)
+enum class Solver { ddim, dpm2m };
+Solver parse_solver(const std::string& name);  // ddkit::Error("--solver", ...) otherwise
+std::string to_string(Solver solver);
+
+struct SamplerOptions {
+  Solver solver = Solver::dpm2m;
+  int64_t steps = 20;     // network evaluations per image (x2 with guidance)
   double guidance = 2.0;  // CFG scale w: eps_u + w (eps_c - eps_u); 1 = conditional only, 0 = unconditional
 };
 
@@ -36,13 +44,14 @@ struct DagGuide {
 // The step indices visited, from high to low: the "trailing" spacing
 // round((i + 1) T / S) - 1 for i = S-1 .. 0 [ddkit], so the first step is
 // always T-1 (pure noise) whatever S is — also for S = 1.
-std::vector<int64_t> ddim_timesteps(int64_t train_steps, int64_t sampling_steps);
+std::vector<int64_t> sampler_timesteps(int64_t train_steps, int64_t sampling_steps);
 
 // Denoises `noise` (x_T, N x C x H x W, in the model's [-1, 1] space) for
-// `labels` (N, int64); returns x_0 clamped to [-1, 1]. Deterministic given the
-// inputs (eta = 0). Tensors follow the model's device.
-at::Tensor ddim_sample(UNetImpl& model, const NoiseSchedule& schedule, const at::Tensor& noise,
-                       const at::Tensor& labels, const DdimOptions& options, const DagGuide& dag = {});
+// `labels` (N, int64); returns x_0 clamped to [-1, 1]. Every step's x0-hat is
+// clamped to [-1, 1]; the last step returns it. Deterministic given the
+// inputs. Tensors follow the model's device.
+at::Tensor sample_diffusion(UNetImpl& model, const NoiseSchedule& schedule, const at::Tensor& noise,
+                            const at::Tensor& labels, const SamplerOptions& options, const DagGuide& dag = {});
 
 // prob difficulty 1 - softmax(f(x))[y] of images in the model's space (differentiable).
 at::Tensor prob_difficulty(models::ClassifierImpl& observer, const at::Tensor& x_model_space,

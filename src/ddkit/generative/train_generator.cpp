@@ -10,7 +10,9 @@
 #include <torch/serialize/output-archive.h>
 #include <torch/torch.h>
 
+#include "ddkit/generative/generate_run.h"
 #include "ddkit/generative/generator_io.h"
+#include "ddkit/generative/quality.h"
 #include "ddkit/train/device.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/atomic_file.h"
@@ -77,32 +79,86 @@ int64_t load_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, to
 
 }  // namespace
 
-at::Tensor diffusion_loss(UNetImpl& model, const NoiseSchedule& schedule, const at::Tensor& x0,
-                          const at::Tensor& labels, const at::Tensor& t, const at::Tensor& noise) {
-  const auto x_t = schedule.add_noise(x0, t, noise);
-  return torch::mse_loss(model.forward(x_t, t, labels), noise);
+at::Tensor min_snr_weight(const NoiseSchedule& schedule, const at::Tensor& t, double gamma) {
+  const auto abar = schedule.alphas_cumprod.index_select(0, t.to(torch::kCPU));
+  if (gamma <= 0) return torch::ones_like(abar);
+  const auto snr = abar / (1.0 - abar);
+  const auto clipped = snr.clamp_max(gamma);
+  return schedule.options.prediction == Prediction::eps ? clipped / snr : clipped / (snr + 1.0);
 }
+
+at::Tensor diffusion_loss(UNetImpl& model, const NoiseSchedule& schedule, const at::Tensor& x0,
+                          const at::Tensor& labels, const at::Tensor& t, const at::Tensor& noise,
+                          double min_snr_gamma) {
+  const auto x_t = schedule.add_noise(x0, t, noise);
+  const auto per_sample = (model.forward(x_t, t, labels) - schedule.target(x0, t, noise)).pow(2).mean({1, 2, 3});
+  const auto weight = min_snr_weight(schedule, t, min_snr_gamma).to(per_sample.device()).to(per_sample.scalar_type());
+  return (weight * per_sample).mean();
+}
+
+namespace {
+
+// The quality signal: FID of a fixed set of EMA samples (same noise at every
+// checkpoint, so the curve compares like with like).
+class QualitySignal {
+ public:
+  QualitySignal(const data::Dataset& data, const GenTrainOptions& o) : data_(data), options_(o) {
+    QualityOptions q;
+    q.extractor_epochs = o.fid_extractor_epochs;
+    q.cas_epochs = 0;
+    q.seed = o.seed;
+    q.device = o.device;
+    q.quiet = o.quiet;
+    meter_ = std::make_unique<QualityMeter>(data, q);
+    per_class_ = std::max<int64_t>(1, o.fid_images / data.num_classes);
+    real_fid_ = meter_->real_reference(per_class_).at("fid").get<double>();
+  }
+  double fid(UNetImpl& ema, const GeneratorInfo& info) const {
+    GenerateOptions g;
+    g.per_class = per_class_;
+    g.sampler = options_.fid_sampler;
+    g.seed = options_.seed;
+    g.device = options_.device;
+    g.quiet = true;
+    return meter_->fid(generate_with(ema, info, data_, g).images);
+  }
+  double real_fid() const { return real_fid_; }
+  int64_t images() const { return per_class_ * data_.num_classes; }
+
+ private:
+  const data::Dataset& data_;
+  const GenTrainOptions& options_;
+  std::unique_ptr<QualityMeter> meter_;
+  int64_t per_class_ = 0;
+  double real_fid_ = 0;
+};
+
+}  // namespace
 
 nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions& o) {
   if (o.out.empty()) throw Error("--out", "gen-train needs an output directory");
   if (o.steps < 1 || o.batch < 1) throw Error("--steps", "steps and batch must be >= 1");
   if (data.train.size() == 0) throw Error(data.spec, "has no training images");
-  fs::create_directories(o.out);
+  // FID checks at checkpoints only, so a resumed run's curve is the uninterrupted one.
+  if (o.fid_every > 0 && o.fid_every % o.checkpoint_every != 0) {
+    throw Error("--fid-every", fmt::format("must be a multiple of --checkpoint-every ({})", o.checkpoint_every));
+  }
   torch::AutoGradMode enable_grad(true);
   const auto device = train::parse_device(o.device);
   train::seed_unit_of_work(o.seed);  // parameter initialisation
 
   GeneratorInfo info;
+  info.unet = o.unet;
   info.unet.image_channels = data.channels;
   info.unet.num_classes = data.num_classes;
-  info.unet.channels = o.channels;
-  info.unet.channel_mult = o.channel_mult;
+  info.schedule = o.schedule;
   info.dataset = data.spec;
   info.height = data.height;
   info.width = data.width;
   const NoiseSchedule schedule(info.schedule);
 
-  UNet model(info.unet), ema(info.unet);
+  UNet model(info.unet), ema(info.unet);  // a bad architecture fails before anything is written
+  fs::create_directories(o.out);
   model->to(device);
   ema->to(device);
   copy_parameters(*model, *ema);
@@ -117,15 +173,23 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
     start = load_checkpoint(checkpoint, *model, *ema, optimizer, device);
     spdlog::info("gen-train: resumed from {} at step {}", checkpoint.string(), start);
   }
-  spdlog::info("gen-train: UNet {} parameters (width {}), {} steps of batch {} on {}", parameters, o.channels,
-               o.steps, o.batch, data.spec);
+  spdlog::info("gen-train: UNet {} parameters (width {}), {} schedule, {}-prediction, {} steps of batch {} on {}",
+               parameters, o.unet.channels, to_string(o.schedule.kind), to_string(o.schedule.prediction), o.steps,
+               o.batch, data.spec);
+  std::unique_ptr<QualitySignal> quality;
+  if (o.fid_every > 0) {
+    quality = std::make_unique<QualitySignal>(data, o);
+    spdlog::info("gen-train: FID of {} EMA samples every {} steps (real vs real at that size: {:.2f})",
+                 quality->images(), o.fid_every, quality->real_fid());
+  }
 
   const auto images = to_model_space(data.train.images, data.normalization).to(device);
   const auto labels = data.train.labels.to(device);
   const int64_t n = data.train.size();
   auto write_model = [&](int64_t step, double loss, double seconds) {
     info.extra = {{"steps", step},   {"batch", o.batch},   {"lr", o.lr},         {"ema_decay", o.ema_decay},
-                  {"seed", o.seed},  {"label_dropout", o.label_dropout}, {"loss", loss}, {"parameters", parameters},
+                  {"seed", o.seed},  {"label_dropout", o.label_dropout}, {"min_snr_gamma", o.min_snr_gamma},
+                  {"warmup", o.warmup}, {"grad_clip", o.grad_clip}, {"loss", loss}, {"parameters", parameters},
                   {"train_seconds", seconds}};
     save_generator(o.out / "model.pt", *ema, info);
   };
@@ -133,7 +197,8 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   model->train();
   std::deque<double> recent;  // losses of the last 100 steps
   double recent_sum = 0;
-  nlohmann::json curve = nlohmann::json::array();
+  nlohmann::json curve = nlohmann::json::array(), fid_curve = nlohmann::json::array();
+  double excluded_seconds = 0;  // spent on the quality signal
   const auto wall_start = std::chrono::steady_clock::now();
   double previous_seconds = 0;
   if (start > 0) {
@@ -143,10 +208,12 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
       const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
       previous_seconds = j.value("train_seconds", 0.0);
       curve = j.value("curve", nlohmann::json::array());
+      fid_curve = j.value("fid_curve", nlohmann::json::array());
     }
   }
   auto seconds_so_far = [&] {
-    return previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    return previous_seconds - excluded_seconds +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   };
   ProgressOptions progress_options;
   progress_options.quiet = o.quiet;
@@ -167,7 +234,7 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
     const double lr = o.lr * std::min(1.0, static_cast<double>(step + 1) / std::max<int64_t>(1, o.warmup));
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     optimizer.zero_grad();
-    auto loss = diffusion_loss(*model, schedule, x0, y, t, noise);
+    auto loss = diffusion_loss(*model, schedule, x0, y, t, noise, o.min_snr_gamma);
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     optimizer.step();
@@ -182,12 +249,25 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
     }
     const double average = recent_sum / recent.size();
     if ((step + 1) % 100 == 0) curve.push_back({{"step", step + 1}, {"loss", average}});
+    if (quality && ((step + 1) % o.fid_every == 0 || step + 1 == o.steps)) {
+      // Timed apart from training: train_seconds counts the optimiser's steps only.
+      const auto before = std::chrono::steady_clock::now();
+      const double fid = quality->fid(*ema, info);
+      excluded_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+      fid_curve.push_back({{"step", step + 1}, {"fid", fid}, {"images", quality->images()}});
+      spdlog::info("gen-train: step {}: FID {:.2f} on {} EMA samples (real vs real {:.2f})", step + 1, fid,
+                   quality->images(), quality->real_fid());
+    }
     progress.advance(1, fmt::format("loss {:.4f}", average));
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) {
       write_model(step + 1, average, seconds_so_far());
       save_checkpoint(checkpoint, *model, *ema, optimizer, step + 1);
       write_file_atomic(o.out / "progress.json",
-                        nlohmann::json{{"step", step + 1}, {"train_seconds", seconds_so_far()}, {"curve", curve}}.dump());
+                        nlohmann::json{{"step", step + 1},
+                                       {"train_seconds", seconds_so_far()},
+                                       {"curve", curve},
+                                       {"fid_curve", fid_curve}}
+                            .dump());
     }
   }
   const double last = recent.empty() ? 0.0 : recent_sum / recent.size();
@@ -195,6 +275,8 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   if (start >= o.steps) write_model(o.steps, last, seconds_so_far());
   nlohmann::json result = to_json(info);
   result["curve"] = curve;
+  result["fid_curve"] = fid_curve;
+  result["min_snr_gamma"] = o.min_snr_gamma;
   write_file_atomic(o.out / "train.json", result.dump(2));
   spdlog::info("gen-train: wrote {} ({} steps, {:.0f} s)", (o.out / "model.pt").string(), o.steps, seconds_so_far());
   return result;

@@ -1,5 +1,6 @@
 #include "ddkit/generative/unet.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/torch.h>
@@ -28,12 +29,35 @@ torch::nn::Conv2d conv3(int64_t in, int64_t out, int64_t stride = 1) {
 
 }  // namespace
 
+int64_t UNetOptions::blocks_at(size_t level) const {
+  if (res_blocks.empty()) return 1;
+  return res_blocks.size() == 1 ? res_blocks.front() : res_blocks.at(level);
+}
+
+UNetOptions UNetOptions::legacy() {
+  UNetOptions o;
+  o.res_blocks = {1};
+  o.attention_levels = {};
+  o.embedding_silu = false;
+  o.upsample_to_level_width = false;
+  return o;
+}
+
 nlohmann::json to_json(const UNetOptions& o) {
-  return {{"image_channels", o.image_channels}, {"num_classes", o.num_classes}, {"channels", o.channels},
-          {"channel_mult", o.channel_mult},     {"groups", o.groups},           {"attention_heads", o.attention_heads}};
+  return {{"image_channels", o.image_channels},
+          {"num_classes", o.num_classes},
+          {"channels", o.channels},
+          {"channel_mult", o.channel_mult},
+          {"groups", o.groups},
+          {"attention_heads", o.attention_heads},
+          {"res_blocks", o.res_blocks},
+          {"attention_levels", o.attention_levels},
+          {"embedding_silu", o.embedding_silu},
+          {"upsample_to_level_width", o.upsample_to_level_width}};
 }
 
 UNetOptions unet_options_from_json(const nlohmann::json& j) {
+  const auto legacy = UNetOptions::legacy();  // what a file without the newer fields was trained with
   UNetOptions o;
   o.image_channels = j.at("image_channels").get<int64_t>();
   o.num_classes = j.at("num_classes").get<int64_t>();
@@ -41,6 +65,10 @@ UNetOptions unet_options_from_json(const nlohmann::json& j) {
   o.channel_mult = j.at("channel_mult").get<std::vector<int64_t>>();
   o.groups = j.at("groups").get<int64_t>();
   o.attention_heads = j.at("attention_heads").get<int64_t>();
+  o.res_blocks = j.value("res_blocks", legacy.res_blocks);
+  o.attention_levels = j.value("attention_levels", legacy.attention_levels);
+  o.embedding_silu = j.value("embedding_silu", legacy.embedding_silu);
+  o.upsample_to_level_width = j.value("upsample_to_level_width", legacy.upsample_to_level_width);
   return o;
 }
 
@@ -54,12 +82,13 @@ torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim) {
   return embedding;
 }
 
-ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding_dim, int64_t groups)
+ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding_dim, int64_t groups, bool embedding_silu)
     : norm1_(register_module("norm1", group_norm(in, groups))),
       norm2_(register_module("norm2", group_norm(out, groups))),
       conv1_(register_module("conv1", conv3(in, out))),
       conv2_(register_module("conv2", conv3(out, out))),
-      embedding_(register_module("embedding", torch::nn::Linear(embedding_dim, out))) {
+      embedding_(register_module("embedding", torch::nn::Linear(embedding_dim, out))),
+      embedding_silu_(embedding_silu) {
   if (in != out) skip_ = register_module("skip", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
   // Start each block near the identity (common DDPM practice).
   torch::NoGradGuard no_grad;
@@ -69,7 +98,7 @@ ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding_dim, int64
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& embedding) {
   auto h = conv1_(torch::silu(norm1_(x)));
-  h = h + embedding_(embedding).unsqueeze(-1).unsqueeze(-1);
+  h = h + embedding_(embedding_silu_ ? torch::silu(embedding) : embedding).unsqueeze(-1).unsqueeze(-1);
   h = conv2_(torch::silu(norm2_(h)));
   return h + (skip_ ? skip_(x) : x);
 }
@@ -94,33 +123,76 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
 }
 
 UNetImpl::UNetImpl(UNetOptions o) : options_(std::move(o)) {
-  if (options_.channel_mult.empty() || options_.channels < 1) {
+  const size_t levels = options_.channel_mult.size();
+  if (levels == 0 || options_.channels < 1) {
     throw Error("--channels", "the UNet needs a positive width and at least one level");
   }
+  if (options_.res_blocks.size() > 1 && options_.res_blocks.size() != levels) {
+    throw Error("--res-blocks", std::to_string(options_.res_blocks.size()) + " counts for " + std::to_string(levels) +
+                                     " levels (--channel-mult): give one count, or one per level");
+  }
+  for (size_t i = 0; i < levels; ++i) {
+    if (options_.blocks_at(i) < 1) throw Error("--res-blocks", "every level needs at least one residual block");
+  }
+  for (auto level : options_.attention_levels) {
+    if (level < 0 || level >= static_cast<int64_t>(levels)) {
+      throw Error("--attention-levels", "levels are 0.." + std::to_string(levels - 1));
+    }
+  }
   const int64_t ch = options_.channels, emb = 4 * ch, groups = options_.groups;
+  const bool silu = options_.embedding_silu;
+  auto has_attention = [&](size_t level) {
+    const auto& a = options_.attention_levels;
+    return std::find(a.begin(), a.end(), static_cast<int64_t>(level)) != a.end();
+  };
+  // Block b of level i is "down<i>" (b = 0) or "down<i>_<b>": the first
+  // block keeps the name generator files of one block per level use.
+  auto block_name = [](const std::string& side, size_t level, int64_t b) {
+    return side + std::to_string(level) + (b == 0 ? std::string() : "_" + std::to_string(b));
+  };
   time1_ = register_module("time1", torch::nn::Linear(ch, emb));
   time2_ = register_module("time2", torch::nn::Linear(emb, emb));
   class_embedding_ = register_module("class_embedding", torch::nn::Embedding(options_.num_classes + 1, emb));
   input_ = register_module("input", conv3(options_.image_channels, ch));
   std::vector<int64_t> widths;  // width of each level's skip
   int64_t width = ch;
-  const auto levels = options_.channel_mult.size();
   for (size_t i = 0; i < levels; ++i) {
     const int64_t out = ch * options_.channel_mult[i];
     if (i > 0) downsample_.push_back(register_module("down" + std::to_string(i) + "_sample", conv3(width, width, 2)));
-    down_.push_back(register_module("down" + std::to_string(i), ResBlock(width, out, emb, groups)));
-    width = out;
+    down_.emplace_back();
+    down_attention_.emplace_back();
+    for (int64_t b = 0; b < options_.blocks_at(i); ++b) {
+      down_[i].push_back(register_module(block_name("down", i, b), ResBlock(width, out, emb, groups, silu)));
+      width = out;
+      if (has_attention(i)) {
+        down_attention_[i].push_back(register_module(block_name("down", i, b) + "_attention",
+                                                     Attention(width, options_.attention_heads, groups)));
+      }
+    }
     widths.push_back(width);
   }
-  middle1_ = register_module("middle1", ResBlock(width, width, emb, groups));
+  middle1_ = register_module("middle1", ResBlock(width, width, emb, groups, silu));
   attention_ = register_module("attention", Attention(width, options_.attention_heads, groups));
-  middle2_ = register_module("middle2", ResBlock(width, width, emb, groups));
+  middle2_ = register_module("middle2", ResBlock(width, width, emb, groups, silu));
   for (size_t j = 0; j < levels; ++j) {
     const size_t i = levels - 1 - j;
     const int64_t out = ch * options_.channel_mult[i];
-    up_.push_back(register_module("up" + std::to_string(i), ResBlock(width + widths[i], out, emb, groups)));
-    width = out;
-    if (i > 0) upsample_.push_back(register_module("up" + std::to_string(i) + "_sample", conv3(width, width)));
+    up_.emplace_back();
+    up_attention_.emplace_back();
+    for (int64_t b = 0; b < options_.blocks_at(i); ++b) {
+      const int64_t in = b == 0 ? width + widths[i] : width;  // the first block reads the level's skip
+      up_[j].push_back(register_module(block_name("up", i, b), ResBlock(in, out, emb, groups, silu)));
+      width = out;
+      if (has_attention(i)) {
+        up_attention_[j].push_back(register_module(block_name("up", i, b) + "_attention",
+                                                   Attention(width, options_.attention_heads, groups)));
+      }
+    }
+    if (i > 0) {
+      const int64_t next = options_.upsample_to_level_width ? ch * options_.channel_mult[i - 1] : width;
+      upsample_.push_back(register_module("up" + std::to_string(i) + "_sample", conv3(width, next)));
+      width = next;
+    }
   }
   output_norm_ = register_module("output_norm", group_norm(width, groups));
   output_ = register_module("output", conv3(width, options_.image_channels));
@@ -132,17 +204,25 @@ UNetImpl::UNetImpl(UNetOptions o) : options_(std::move(o)) {
 torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels) {
   auto emb = time2_(torch::silu(time1_(timestep_embedding(t, options_.channels))));
   emb = emb + class_embedding_(labels);
+  // The blocks of one level, each followed by its attention block if any.
+  auto run_level = [&](std::vector<ResBlock>& blocks, std::vector<Attention>& attention, torch::Tensor h) {
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      h = blocks[b](h, emb);
+      if (!attention.empty()) h = attention[b](h);
+    }
+    return h;
+  };
   auto h = input_(x);
   std::vector<torch::Tensor> skips;
   for (size_t i = 0; i < down_.size(); ++i) {
     if (i > 0) h = downsample_[i - 1](h);
-    h = down_[i](h, emb);
+    h = run_level(down_[i], down_attention_[i], h);
     skips.push_back(h);
   }
   h = middle2_(attention_(middle1_(h, emb)), emb);
   for (size_t j = 0; j < up_.size(); ++j) {
     const auto& skip = skips[skips.size() - 1 - j];
-    h = up_[j](torch::cat({h, skip}, 1), emb);
+    h = run_level(up_[j], up_attention_[j], torch::cat({h, skip}, 1));
     if (j + 1 < up_.size()) {
       const auto& next = skips[skips.size() - 2 - j];
       h = F::interpolate(h, F::InterpolateFuncOptions()

@@ -1,10 +1,18 @@
 // A small class-conditional UNet for pixel-space DDPM (ALGORITHMS §11 [ddkit]):
 // residual blocks with GroupNorm and SiLU, a sinusoidal time embedding plus a
 // learned class embedding (with one extra "null" class for classifier-free
-// guidance, Ho & Salimans 2022), and one self-attention block at the lowest
-// resolution. Each level after the first halves the resolution with a strided
-// convolution (28 -> 14 -> 7 for Fashion-MNIST; odd sizes are handled by
-// upsampling to the skip connection's exact size).
+// guidance, Ho & Salimans 2022), self-attention at the lowest resolution and
+// optionally at other levels. Each level after the first halves the resolution
+// with a strided convolution (28 -> 14 -> 7 for Fashion-MNIST; odd sizes are
+// handled by upsampling to the skip connection's exact size).
+//
+// The defaults follow the ADM UNet's block (Dhariwal & Nichol 2021, as in
+// openai/guided-diffusion): each block reads the embedding through SiLU then
+// its own Linear, so the class and the step enter every block non-linearly
+// (without the SiLU, the embedding MLP's last Linear and the block's Linear
+// collapse into one map and the class is a per-channel bias fixed over t).
+// Fields absent from an older generator file take the values that file was
+// trained with (UNetOptions::legacy()).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -27,6 +35,21 @@ struct UNetOptions {
   std::vector<int64_t> channel_mult{1, 2, 2};  // one level per entry; level i > 0 is at 1/2^i resolution
   int64_t groups = 8;                      // GroupNorm groups (clamped to divide the width)
   int64_t attention_heads = 4;
+  // Residual blocks per level, on the way down and on the way up (one entry
+  // per level; a single entry applies to every level).
+  std::vector<int64_t> res_blocks{1, 2, 2};
+  // Levels with a self-attention block after each of their residual blocks
+  // (besides the one in the middle, always present).
+  std::vector<int64_t> attention_levels{};
+  bool embedding_silu = true;              // SiLU before each block's embedding Linear (ADM)
+  // The up-sampling convolution maps to the next (finer) level's width
+  // rather than keeping the coarse one: at 28x28 that halves the cost of the
+  // network's most expensive convolution.
+  bool upsample_to_level_width = true;
+
+  int64_t blocks_at(size_t level) const;
+  // The options of generator files written before these fields existed.
+  static UNetOptions legacy();
 };
 nlohmann::json to_json(const UNetOptions& options);
 UNetOptions unet_options_from_json(const nlohmann::json& json);
@@ -34,13 +57,14 @@ UNetOptions unet_options_from_json(const nlohmann::json& json);
 // Residual block: GN-SiLU-Conv, + Linear(embedding), GN-SiLU-Conv, + skip.
 class ResBlockImpl : public torch::nn::Module {
  public:
-  ResBlockImpl(int64_t in, int64_t out, int64_t embedding_dim, int64_t groups);
+  ResBlockImpl(int64_t in, int64_t out, int64_t embedding_dim, int64_t groups, bool embedding_silu);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& embedding);
 
  private:
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
   torch::nn::Linear embedding_{nullptr};
+  bool embedding_silu_;
 };
 TORCH_MODULE(ResBlock);
 
@@ -71,7 +95,10 @@ class UNetImpl : public torch::nn::Module {
   torch::nn::Linear time1_{nullptr}, time2_{nullptr};
   torch::nn::Embedding class_embedding_{nullptr};
   torch::nn::Conv2d input_{nullptr}, output_{nullptr};
-  std::vector<ResBlock> down_, up_;
+  // Per level, its residual blocks and (if the level has attention) one
+  // attention block after each; up_ is ordered from the coarsest level.
+  std::vector<std::vector<ResBlock>> down_, up_;
+  std::vector<std::vector<Attention>> down_attention_, up_attention_;
   std::vector<torch::nn::Conv2d> downsample_, upsample_;
   ResBlock middle1_{nullptr}, middle2_{nullptr};
   Attention attention_{nullptr};
