@@ -110,7 +110,9 @@ class QualitySignal {
     q.device = o.device;
     q.quiet = o.quiet;
     meter_ = std::make_unique<QualityMeter>(data, q);
-    per_class_ = std::max<int64_t>(1, o.fid_images / data.num_classes);
+    // At most the smallest class of the training split (the real reference's subset).
+    const int64_t smallest = torch::bincount(data.train.labels, {}, data.num_classes).min().item<int64_t>();
+    per_class_ = std::max<int64_t>(1, std::min(o.fid_images / data.num_classes, smallest));
     real_fid_ = meter_->real_reference(per_class_).at("fid").get<double>();
   }
   double fid(UNetImpl& ema, const GeneratorInfo& info) const {
