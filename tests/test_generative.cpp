@@ -25,36 +25,15 @@
 #include "ddkit/util/error.h"
 #include "expect_error.h"
 #include "fixtures.h"
+#include "generative_fixtures.h"
 
 using namespace ddkit;
 using namespace ddkit::generative;
+using ddkit_test::tiny_training;
+using ddkit_test::tiny_unet;
 namespace fs = std::filesystem;
 
 namespace {
-
-UNetOptions tiny_unet() {
-  UNetOptions o;
-  o.channels = 8;
-  o.channel_mult = {1, 2};
-  o.res_blocks = {1, 2};
-  o.attention_levels = {1};
-  return o;
-}
-
-GenTrainOptions tiny_training(const fs::path& out, int64_t steps) {
-  GenTrainOptions o;
-  o.unet = tiny_unet();
-  o.steps = steps;
-  o.batch = 16;
-  o.lr = 2e-3;
-  o.warmup = 5;
-  o.checkpoint_every = 5;
-  o.fid_every = 0;
-  o.seed = 3;
-  o.quiet = true;
-  o.out = out;
-  return o;
-}
 
 // One generator file shared by the tests of this process (trained once).
 fs::path tiny_generator(const data::Dataset& data) {

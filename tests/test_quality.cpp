@@ -15,9 +15,11 @@
 #include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
 #include "fixtures.h"
+#include "generative_fixtures.h"
 
 using namespace ddkit;
 using namespace ddkit::generative;
+using ddkit_test::tiny_training;
 namespace fs = std::filesystem;
 
 namespace {
@@ -42,23 +44,6 @@ QualityOptions tiny_quality(const fs::path& cache) {
   q.quiet = true;
   q.cache_dir = cache;
   return q;
-}
-
-GenTrainOptions tiny_training(const fs::path& out, int64_t steps) {
-  GenTrainOptions o;
-  o.unet.channels = 8;
-  o.unet.channel_mult = {1, 2};
-  o.unet.res_blocks = {1};
-  o.steps = steps;
-  o.batch = 16;
-  o.lr = 2e-3;
-  o.warmup = 5;
-  o.checkpoint_every = 5;
-  o.fid_every = 0;
-  o.seed = 3;
-  o.quiet = true;
-  o.out = out;
-  return o;
 }
 
 }  // namespace
