@@ -26,7 +26,9 @@ std::string to_string(Solver solver);
 struct SamplerOptions {
   Solver solver = Solver::dpm2m;
   int64_t steps = 20;     // network evaluations per image (x2 with guidance)
-  double guidance = 2.0;  // CFG scale w: eps_u + w (eps_c - eps_u); 1 = conditional only, 0 = unconditional
+  // CFG scale w: out_u + w (out_c - out_u); 1 = conditional only (the default: best FID and
+  // CAS in docs/methods/diffusion.md "Ablation", and half the network calls), 0 = unconditional.
+  double guidance = 1.0;
 };
 
 // DAG (ALGORITHMS §11): off when observer is null or scale is 0.
