@@ -20,9 +20,9 @@ void register_report(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   auto* command = app.add_subcommand(
-      "report", "Write DIR/report.html for a pipeline run (self-contained HTML), or a PNG grid of an image set");
+      "report", "Write DIR/report.html (self-contained HTML) for a pipeline run, an eval output or an image set, or a PNG grid of an image set");
   add_common_flags(*command, options->common);
-  auto* run = command->add_option("--run", options->run, "Run directory of `ddkit pipeline`");
+  auto* run = command->add_option("--run", options->run, "Directory written by `ddkit pipeline`, `ddkit eval` or a set-writing subcommand");
   auto* set = command->add_option("--set", options->set, "Image set to draw as a grid (one row per class)");
   auto* grid = command->add_option("--grid-out", options->grid_out, "PNG file for --set's grid");
   command->add_option("--per-class", options->per_class, "Grid columns (images per class)")->capture_default_str();

@@ -298,7 +298,7 @@ TEST(CliErrors, EverySubcommandRefusesBadInputWithOneLine) {
       {"pipeline --method dm --ipc 1 --runs 0" + data + to, "--runs", "must be at least 1"},
       {"train --epochs=-1" + data + " --out " + (dir / "m.pt").string(), "--epochs", "must be at least 0"},
       {"train --model nope" + data + " --out " + (dir / "m.pt").string(), "--model", "unknown model 'nope'"},
-      {"report --run " + (dir / "set").string(), (dir / "set" / "results.json").string(), "is missing"},
+      {"report --run " + dir.string(), dir.string(), "nothing to report"},
       {"launch -n 0 -- eval" + set + data + to, "-n", "at least 1 worker"},
       {"--config " + (dir / "none.toml").string() + " eval" + set + data + to, "--config", "not readable"},
       {"--config " + (dir / "bad-key.toml").string() + " eval" + set + data + to, (dir / "bad-key.toml").string(),

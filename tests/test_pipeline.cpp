@@ -3,9 +3,14 @@
 #include <filesystem>
 
 #include "ddkit/data/image_set.h"
+#include <fmt/format.h>
+
 #include "ddkit/pipeline/pipeline.h"
+#include "ddkit/report/run_report.h"
+#include "ddkit/train/eval_protocol.h"
 #include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
+#include "expect_error.h"
 #include "fixtures.h"
 #include "pipeline_fixtures.h"
 
@@ -114,4 +119,49 @@ TEST(Pipeline, DiffusionTrainsAGeneratorThenPoolWithDagThenDgs) {
   const auto resumed = pipeline::run_pipeline(data, again);
   for (const auto& [name, stage] : resumed["stages"].items()) EXPECT_EQ(stage.value("reused", false), true) << name;
   EXPECT_EQ(resumed["sets"], results["sets"]);
+}
+
+// `ddkit report --run` on what `distill` and `eval` write (not a pipeline run):
+// the set's own page, the eval's accuracies beside the evaluated set's grid,
+// and one error for a directory that is neither.
+TEST(Report, RendersAnImageSetAndAnEvalOutputAndRefusesAnythingElse) {
+  const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
+  const auto dir = ddkit_test::fresh_dir("report_kinds");
+  auto set = ddkit_test::first_per_class(data, 2);
+  set.meta = {{"method", "random"}, {"ipc", 2}, {"wall_seconds", 1.5}};
+  data::write_image_set(dir / "set", set, data);
+  const auto html_of = [&](const fs::path& run) { return report::run_report_html(run, data); };
+
+  const auto set_page = html_of(dir / "set");
+  EXPECT_NE(set_page.find("<h1>ddkit set: random on"), std::string::npos);
+  EXPECT_NE(set_page.find(", IPC 2</h1>"), std::string::npos);
+  EXPECT_NE(set_page.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_NE(set_page.find("not evaluated here"), std::string::npos);
+  const auto h1 = set_page.substr(set_page.find("<h1>"), set_page.find("</h1>") - set_page.find("<h1>"));
+  EXPECT_EQ(h1.find('?'), std::string::npos) << h1;  // every field of the title is known
+
+  train::EvalOptions eval;
+  eval.models = {"convnet-w32"};
+  eval.runs = 2;
+  eval.training.epochs = 1;
+  eval.quiet = true;
+  eval.out_dir = dir / "eval";
+  const auto result = train::evaluate_image_set(set, data, eval, (dir / "set").string());
+  const auto eval_page = html_of(dir / "eval");
+  EXPECT_NE(eval_page.find("<h1>ddkit eval: random on"), std::string::npos);
+  EXPECT_NE(eval_page.find(fmt::format("<td>{:.2f} ± {:.2f}</td><td>2</td>", result.models[0].mean, result.models[0].std)),
+            std::string::npos);
+  EXPECT_NE(eval_page.find("data:image/png;base64,"), std::string::npos);  // the evaluated set's grid
+  // The set moved away: the accuracies alone, with a note.
+  fs::rename(dir / "set", dir / "moved");
+  const auto alone = html_of(dir / "eval");
+  EXPECT_EQ(alone.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_NE(alone.find("the set's images are not here"), std::string::npos);
+
+  fs::create_directories(dir / "empty");
+  ddkit_test::expect_error([&] { html_of(dir / "empty"); }, (dir / "empty").string(), "nothing to report");
+  fs::create_directories(dir / "odd");
+  write_file_atomic(dir / "odd" / "results.json", std::string("{\"x\": 1}"));
+  ddkit_test::expect_error([&] { html_of(dir / "odd"); }, (dir / "odd" / "results.json").string(),
+                           "has neither \"sets\"");
 }
