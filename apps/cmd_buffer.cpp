@@ -11,7 +11,7 @@ void register_buffer(CLI::App& app) {
     distill::BufferOptions buffer;
   };
   auto options = std::make_shared<Options>();
-  auto* command = app.add_subcommand("buffer", "Train MTT expert trajectories (ALGORITHMS §7)");
+  auto* command = app.add_subcommand("buffer", "Train MTT expert trajectories (docs/algorithms.md §7)");
   add_common_flags(*command, options->common);
   auto& b = options->buffer;
   command->add_option("--experts", b.experts, "Number of experts (reference: 100)")->capture_default_str()

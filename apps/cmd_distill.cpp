@@ -13,7 +13,7 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
       ->capture_default_str()
       ->check(at_least(1));
   add_observer_flags(command, options.observer);  // herding's embedding
-  // Matching methods (ALGORITHMS §5, §6, §9); defaults are the published ones.
+  // Matching methods (docs/algorithms.md §5, §6, §9); defaults are the published ones.
   auto& m = options.matching;
   command.add_option("--iterations", m.iterations, "Iterations (published: DM 20000, DC/DSA 1000, MTT 5000)")
       ->check(at_least(0));
@@ -30,7 +30,7 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
       ->check(at_least(1));
   command.add_option("--lr-img-dc", m.dc.lr_images, "DC/DSA: learning rate of the images")->capture_default_str()
       ->check(greater_than(0));
-  // MTT (ALGORITHMS §7): defaults are the reference's CIFAR-10 row for the IPC.
+  // MTT (docs/algorithms.md §7): defaults are the reference's CIFAR-10 row for the IPC.
   command.add_option("--buffer", m.mtt.buffer, "MTT: expert trajectories (a ddkit buffer directory)");
   command.add_option("--syn-steps", m.mtt.syn_steps, "MTT: unrolled student steps (IPC 1/10/50: 50/30/30)")
       ->check(at_least(1));
@@ -51,7 +51,7 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
   command.add_option("--sdc-lambda", m.sdc_lambda,
                      "SDC weight λ of the gradient-norm term (0 = off; default: ddkit's swept value for method and IPC)")
       ->check(at_least(0));
-  // Diffusion (ALGORITHMS §11): a `ddkit gen-train` generator, its sampler, CFG, DAG.
+  // Diffusion (docs/algorithms.md §11): a `ddkit gen-train` generator, its sampler, CFG, DAG.
   auto& g = options.generation;
   command.add_option("--generator", g.generator_file, "Diffusion: generator model.pt of `ddkit gen-train`");
   add_sampler_flags(command, g.sampler, "", "Diffusion");

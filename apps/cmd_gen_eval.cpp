@@ -12,7 +12,7 @@ void register_gen_eval(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   auto& o = options->run;
-  auto* command = app.add_subcommand("gen-eval", "Generator quality: FID and CAS beside real images (ALGORITHMS §11)");
+  auto* command = app.add_subcommand("gen-eval", "Generator quality: FID and CAS beside real images (docs/algorithms.md §11)");
   add_common_flags(*command, options->common);
   command->add_option("--generator", o.generator_file, "Generator model.pt of `ddkit gen-train`");
   command->add_option("--set", o.set_dir, "Or: an image set to measure (e.g. a pool)");

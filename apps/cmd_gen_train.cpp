@@ -77,7 +77,7 @@ void register_gen_train(CLI::App& app) {
     generative::GenTrainOptions training;
   };
   auto options = std::make_shared<Options>();
-  auto* command = app.add_subcommand("gen-train", "Train the class-conditional diffusion generator (ALGORITHMS §11)");
+  auto* command = app.add_subcommand("gen-train", "Train the class-conditional diffusion generator (docs/algorithms.md §11)");
   add_common_flags(*command, options->common);
   add_gen_train_flags(*command, options->training, "");
   command->add_flag("--resume", options->training.resume, "Continue from DIR/checkpoint.pt");

@@ -1,4 +1,4 @@
-// Flags shared by every subcommand (DESIGN "CLI contract": --seed, --threads,
+// Flags shared by every subcommand (docs/design.md "CLI contract": --seed, --threads,
 // --device, --resume, --quiet, --data, --data-dir).
 #pragma once
 #include <cstdint>

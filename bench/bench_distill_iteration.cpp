@@ -1,6 +1,6 @@
 // One distillation iteration of DC, DSA and DM at IPC 10 on Fashion-MNIST
 // (ConvNet-3), in seconds/iteration — the ddkit side of bench/distill_speed.sh,
-// whose Python side is bench/distill_iteration_python.py (DESIGN "Performance
+// whose Python side is bench/distill_iteration_python.py (docs/design.md "Performance
 // expectations").
 //
 //   ./bench_distill_iteration [--methods dc,dsa,dm] [--iterations N] [--threads N]

@@ -1,4 +1,4 @@
-// The generative route's speed (ALGORITHMS §11) with the default
+// The generative route's speed (docs/algorithms.md §11) with the default
 // Fashion-MNIST generator (GenTrainOptions' UNet, schedule and sampler):
 //   BM_GenTrainStep    one training step at the default batch, steps/s and img/s
 //   BM_Generate        generation with the default sampler and CFG

@@ -1,4 +1,4 @@
-// One MTT iteration (ALGORITHMS §7) at IPC 10 on Fashion-MNIST-sized data
+// One MTT iteration (docs/algorithms.md §7) at IPC 10 on Fashion-MNIST-sized data
 // (ConvNet-3, 100 synthetic images, batch_syn all, syn_steps 30, DSA), in
 // seconds/iteration — the C++ side of bench/mtt_speed.sh.
 //   ./bench_mtt_iteration [--threads N] [--syn-steps N] [--full-graph] [--native-conv] [--iterations N]

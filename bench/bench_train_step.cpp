@@ -1,5 +1,5 @@
 // One ConvNet-3 training step (batch 256, Fashion-MNIST size) and inference,
-// in images/second (issue 3, DESIGN "Performance expectations").
+// in images/second (issue 3, docs/design.md "Performance expectations").
 //   ./bench_train_step [--threads N] [--no-keep-memory] [benchmark flags]
 // --no-keep-memory leaves glibc's malloc at its defaults (the "before" figure).
 #include <benchmark/benchmark.h>

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MEAN, STD = 0.2861, 0.3530  # Fashion-MNIST (ALGORITHMS §1)
+MEAN, STD = 0.2861, 0.3530  # Fashion-MNIST (docs/algorithms.md §1)
 STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
 

@@ -2,7 +2,7 @@
 # Side-by-side speed of one distillation iteration (DC, DSA, DM at IPC 10 on
 # Fashion-MNIST, ConvNet-3): ddkit (bench/bench_distill_iteration) against Python
 # torch written the way VICO-UoE/DatasetCondensation does it
-# (bench/distill_iteration_python.py), twice (DESIGN "Performance expectations"):
+# (bench/distill_iteration_python.py), twice (docs/design.md "Performance expectations"):
 #   1. Python as a user runs it: default settings (torch picks its threads,
 #      glibc's malloc at its defaults);
 #   2. Python with ddkit's threads and allocator settings: OMP_NUM_THREADS and

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""One MTT iteration (ALGORITHMS §7) at IPC 10 on Fashion-MNIST (ConvNet-3,
+"""One MTT iteration (docs/algorithms.md §7) at IPC 10 on Fashion-MNIST (ConvNet-3,
 100 synthetic images, batch_syn all, DSA per sample) in Python torch (Debian's
 python3-torch), written the way GeorgeCazenavette/mtt-distillation distill.py
 does it: a ReparamModule-style network called with one flat parameter vector,

@@ -3,7 +3,7 @@
 # batch_syn all, DSA): ddkit (bench/bench_mtt_iteration) against Python torch
 # written the way GeorgeCazenavette/mtt-distillation distill.py does it
 # (bench/mtt_iteration_python.py), at the same syn_steps, threads and allocator
-# settings (DESIGN "Performance expectations"). Prints seconds/iteration, peak
+# settings (docs/design.md "Performance expectations"). Prints seconds/iteration, peak
 # RSS and the ratio python / ddkit (> 1: ddkit is faster).
 #
 #   bash bench/mtt_speed.sh [--syn-steps 10] [--threads 2] [--with-30] [--build-dir build]

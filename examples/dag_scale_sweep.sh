@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DAG guidance scale sweep (ALGORITHMS §11): a small pool per scale, scored by the same
+# DAG guidance scale sweep (docs/algorithms.md §11): a small pool per scale, scored by the same
 # observer; prints the mean prob difficulty d, the mean target d* and mean |d - d*|.
 # Usage: examples/dag_scale_sweep.sh GENERATOR OBSERVER TRAIN_SCORES_JSONL [OUT_DIR]
 #   (no BUDGET: a sweep over a given generator; PER_CLASS sets its size)

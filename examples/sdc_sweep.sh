@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5's SDC sweep (ALGORITHMS §9): for each method and IPC, distill at a
+# Issue 5's SDC sweep (docs/algorithms.md §9): for each method and IPC, distill at a
 # short budget with each λ (0 = plain) and evaluate by the method's protocol
 # (DC: 300 epochs plain; DSA, DM: 1000 epochs with DSA), RUNS runs each.
 # The best λ > 0 per method and IPC is ddkit's default (distill/sdc.cpp).

@@ -1,4 +1,4 @@
-// Tests for DSA (ALGORITHMS §4). Exact-value tests re-create the draws the way
+// Tests for DSA (docs/algorithms.md §4). Exact-value tests re-create the draws the way
 // dsa.cpp documents them: in a Siamese call, draw k comes from a fresh CPU
 // generator seeded with seed + k; in S mode draw 0 is the family choice.
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Tests for the data layer (src/ddkit/data): IDX/CIFAR/ImageFolder readers, the
-// dataset registry and its normalization (ALGORITHMS §1), image sets on disk and
-// tensor files (DESIGN "File formats"), and the errors they give (DESIGN "Errors").
+// dataset registry and its normalization (docs/algorithms.md §1), image sets on disk and
+// tensor files (docs/design.md "File formats"), and the errors they give (docs/design.md "Errors").
 // Every fixture is tiny and written at run time into a fresh temporary directory.
 #include <gtest/gtest.h>
 #include <unistd.h>

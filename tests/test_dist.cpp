@@ -1,4 +1,4 @@
-// Distributed runs (DESIGN "Distributed runs"): the c10d wrapper in-process,
+// Distributed runs (docs/design.md "Distributed runs"): the c10d wrapper in-process,
 // and end to end through `ddkit launch -n 2`: every split stage gives the
 // output of one process with the same seed (exactly where work is split by
 // independent items, within float tolerance where gradients are all-reduced),

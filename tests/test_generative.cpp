@@ -1,4 +1,4 @@
-// The generative route (ALGORITHMS §11): noise schedule, forward noising, the
+// The generative route (docs/algorithms.md §11): noise schedule, forward noising, the
 // DDPM loss going down, DDIM determinism, generator files and resume, DAG
 // moving difficulty toward its target, and the CLI's error for a missing
 // generator. Everything uses tiny UNets so the file runs in well under a minute.

@@ -1,4 +1,4 @@
-// Tests of the models layer (ALGORITHMS §2): ConvNet sizes against counts
+// Tests of the models layer (docs/algorithms.md §2): ConvNet sizes against counts
 // computed by hand, and every factory model's forward/embed/classify contract.
 #include <gtest/gtest.h>
 

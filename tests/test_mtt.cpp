@@ -1,4 +1,4 @@
-// MTT (ALGORITHMS §7): the functional ConvNet, the expert buffer, the
+// MTT (docs/algorithms.md §7): the functional ConvNet, the expert buffer, the
 // trajectory-matching iteration and its run loop.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Generator quality (ALGORITHMS §11 "Generator quality"): the Fréchet distance
+// Generator quality (docs/algorithms.md §11 "Generator quality"): the Fréchet distance
 // against closed forms, its symmetry, the cached extractor, CAS and
 // `gen-eval` plumbing on tiny data, and gen-train's FID signal.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// DGS (ALGORITHMS §10). Every expected value below is worked out by hand in the
+// DGS (docs/algorithms.md §10). Every expected value below is worked out by hand in the
 // comments, not taken from the code under test.
 #include <gtest/gtest.h>
 

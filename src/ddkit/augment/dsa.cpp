@@ -1,4 +1,4 @@
-// DSA: differentiable Siamese augmentation (ALGORITHMS §4; Zhao & Bilen 2021).
+// DSA: differentiable Siamese augmentation (docs/algorithms.md §4; Zhao & Bilen 2021).
 // Each op follows the reference DiffAugment (VICO-UoE/DatasetCondensation
 // utils.py): same formulas, same draw order, same seed advancing per draw.
 #include "ddkit/augment/dsa.h"
@@ -164,7 +164,7 @@ at::Tensor random_contrast(const at::Tensor& x, const DsaOptions& options, Draws
   return (x - mean) * (per_sample(draws.uniform(), x) + options.contrast) + mean;
 }
 
-// "color" is brightness, saturation, contrast in that order (ALGORITHMS §4).
+// "color" is brightness, saturation, contrast in that order (docs/algorithms.md §4).
 at::Tensor random_color(const at::Tensor& x, const DsaOptions& options, Draws& draws) {
   auto y = random_brightness(x, options, draws);
   y = random_saturation(y, options, draws);

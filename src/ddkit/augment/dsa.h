@@ -1,4 +1,4 @@
-// DSA: differentiable Siamese augmentation (ALGORITHMS §4; Zhao & Bilen 2021).
+// DSA: differentiable Siamese augmentation (docs/algorithms.md §4; Zhao & Bilen 2021).
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,5 @@
 // A labelled image dataset in memory: the training and test splits as float
-// tensors in the dataset's normalized space (ALGORITHMS §1).
+// tensors in the dataset's normalized space (docs/algorithms.md §1).
 #pragma once
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-// Image sets on disk (DESIGN "File formats"): a pool, a distilled set or a
+// Image sets on disk (docs/design.md "File formats"): a pool, a distilled set or a
 // sampled set is a directory with images.pt, labels.pt, metadata.jsonl,
 // images/<label>/<index>.png and meta.json. A directory of PNG/JPEG class
 // folders alone is readable too.

@@ -126,7 +126,7 @@ Split to_split(const RawSplit& raw, const Normalization& norm) {
   return {normalize(raw.images.to(at::kFloat).div_(255.0), norm), raw.labels};
 }
 
-// ALGORITHMS §1 [ddkit]: ImageFolder data is normalized with its training split's statistics.
+// docs/algorithms.md §1 [ddkit]: ImageFolder data is normalized with its training split's statistics.
 Normalization measured_normalization(const at::Tensor& uint8_images) {
   auto unit = uint8_images.to(at::kDouble).div_(255.0);
   auto mean = unit.mean({0, 2, 3});

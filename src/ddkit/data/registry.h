@@ -1,4 +1,4 @@
-// Dataset specs on the command line (DESIGN "CLI contract"): "fashion-mnist"
+// Dataset specs on the command line (docs/design.md "CLI contract"): "fashion-mnist"
 // (the default, from Debian's dataset-fashion-mnist or --data-dir),
 // "mnist:PATH", "cifar10:PATH", "cifar100:PATH", "folder:PATH".
 #pragma once
@@ -20,7 +20,7 @@ struct DataOptions {
 // missing path or a malformed file.
 Dataset load_dataset(const std::string& spec, const DataOptions& options = {});
 
-// Per-dataset normalization (ALGORITHMS §1); empty for folder data.
+// Per-dataset normalization (docs/algorithms.md §1); empty for folder data.
 Normalization published_normalization(const std::string& name);
 
 struct DatasetStatus {

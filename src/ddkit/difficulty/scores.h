@@ -1,4 +1,4 @@
-// Per-sample difficulty scores from trained observers (ALGORITHMS §8).
+// Per-sample difficulty scores from trained observers (docs/algorithms.md §8).
 #pragma once
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-// Multi-process runs (DESIGN "Distributed runs"): a process group from
+// Multi-process runs (docs/design.md "Distributed runs"): a process group from
 // libtorch's c10d — ProcessGroupGloo over a TCPStore rendezvous, NCCL where
 // libtorch has CUDA — behind a small interface. A run that is not distributed
 // is a world of one: every collective is then a no-op, so stages call them

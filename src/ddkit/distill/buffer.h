@@ -1,4 +1,4 @@
-// MTT's expert trajectories (ALGORITHMS §7; reference GeorgeCazenavette/
+// MTT's expert trajectories (docs/algorithms.md §7; reference GeorgeCazenavette/
 // mtt-distillation buffer.py): E ConvNets trained on the real training split
 // with plain SGD (lr 0.01, no momentum, no weight decay, constant lr) and DSA
 // augmentation, their flat parameter vector saved at the start (epoch 0) and

@@ -1,4 +1,4 @@
-// DC / DSA — gradient matching (ALGORITHMS §5; Zhao et al. 2021, Zhao & Bilen
+// DC / DSA — gradient matching (docs/algorithms.md §5; Zhao et al. 2021, Zhao & Bilen
 // 2021, reference VICO-UoE/DatasetCondensation main.py). Library core: one
 // outer iteration.
 #pragma once

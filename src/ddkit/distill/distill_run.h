@@ -23,7 +23,7 @@ struct DistillOptions {
   std::filesystem::path out;
   train::ObserverOptions observer;  // herding's embedding
   MatchingRunOptions matching;      // dc | dsa | dm; its method/ipc/seed/... are set from the fields above
-  // diffusion (ALGORITHMS §11): generator file, DDIM, DAG; per_class/seed/device
+  // diffusion (docs/algorithms.md §11): generator file, DDIM, DAG; per_class/seed/device
   // are set from the fields above, DAG's observer from `observer`.
   generative::GenerateOptions generation;
 };

@@ -1,4 +1,4 @@
-// DM — distribution matching (ALGORITHMS §6; Zhao & Bilen 2023, reference
+// DM — distribution matching (docs/algorithms.md §6; Zhao & Bilen 2023, reference
 // VICO-UoE/DatasetCondensation main_DM.py). Library core: one iteration.
 #pragma once
 #include <cstdint>

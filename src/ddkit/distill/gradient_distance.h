@@ -1,4 +1,4 @@
-// The gradient-matching distance of DC/DSA (ALGORITHMS §5; reference
+// The gradient-matching distance of DC/DSA (docs/algorithms.md §5; reference
 // `distance_wb` / `match_loss` with dis_metric "ours").
 #pragma once
 #include <vector>

@@ -1,5 +1,5 @@
 // `ddkit distill --method dm|dc|dsa|mtt`: matching iterations with progress,
-// checkpoints and --resume, producing an image set (ALGORITHMS §5, §6, §7).
+// checkpoints and --resume, producing an image set (docs/algorithms.md §5, §6, §7).
 #pragma once
 #include <filesystem>
 #include <memory>

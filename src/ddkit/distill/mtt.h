@@ -1,4 +1,4 @@
-// MTT — matching training trajectories (ALGORITHMS §7; Cazenavette et al. 2022,
+// MTT — matching training trajectories (docs/algorithms.md §7; Cazenavette et al. 2022,
 // reference GeorgeCazenavette/mtt-distillation distill.py). Library core: one
 // iteration, on expert trajectories from `ddkit buffer` (buffer.h).
 //
@@ -55,7 +55,7 @@ struct MttOptions {
   // point θ*_t, on the un-augmented images of each class [ddkit]; 0 = off.
   double sdc_lambda = 0.0;
   bool full_graph = false;       // keep the whole unrolled graph, as the reference does
-  // Distributed runs (DESIGN "Distributed runs"): every rank replays the same
+  // Distributed runs (docs/design.md "Distributed runs"): every rank replays the same
   // plan and owns a contiguous share of each step's synthetic mini-batch; the
   // student's gradients, the reverse sweep's Hessian-vector products and the
   // image/lr gradients are all-reduced, so all ranks hold the same state and
@@ -64,7 +64,7 @@ struct MttOptions {
   std::shared_ptr<dist::Context> world;
 };
 
-// The reference's CIFAR-10 settings (ALGORITHMS §7) for the IPC: IPC 1 → row 1,
+// The reference's CIFAR-10 settings (docs/algorithms.md §7) for the IPC: IPC 1 → row 1,
 // IPC 2..49 → row 10, IPC ≥ 50 → row 50 [ddkit for the IPCs in between].
 struct MttDefaults {
   int64_t syn_steps, expert_epochs, max_start_epoch;

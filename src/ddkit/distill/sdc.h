@@ -1,4 +1,4 @@
-// SDC — Sample Difficulty Correction (ALGORITHMS §9): a gradient-norm penalty
+// SDC — Sample Difficulty Correction (docs/algorithms.md §9): a gradient-norm penalty
 // added to a matching loss, L = L_match + λ Σ_c ‖∇_θ ℓ(f_θ(S_c), c)‖₂, which
 // steers the synthetic images toward easy samples (small GraNd).
 #pragma once

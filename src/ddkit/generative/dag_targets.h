@@ -1,4 +1,4 @@
-// DAG's per-image target difficulties d* (ALGORITHMS §11): drawn from the DGS
+// DAG's per-image target difficulties d* (docs/algorithms.md §11): drawn from the DGS
 // target distribution of the class (§10 step 4).
 //
 // [ddkit] The DGS bins live in the log-transformed space T(.; b, t), while the

@@ -1,6 +1,6 @@
 // `ddkit distill --method diffusion`: a pool of n images per class from a
 // trained generator (its sampler + classifier-free guidance), optionally steered by
-// DAG (ALGORITHMS §11), as a standard image set in the dataset's normalized space.
+// DAG (docs/algorithms.md §11), as a standard image set in the dataset's normalized space.
 #pragma once
 #include <filesystem>
 #include <string>

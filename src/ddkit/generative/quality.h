@@ -1,4 +1,4 @@
-// Generator quality (ALGORITHMS §11 "Generator quality" [ddkit]), the two
+// Generator quality (docs/algorithms.md §11 "Generator quality" [ddkit]), the two
 // measures of the field for class-conditional generators:
 //  - FID (Heusel et al. 2017): the Fréchet distance between Gaussians fitted
 //    to features of generated and of real test images. Features: the 2048-d

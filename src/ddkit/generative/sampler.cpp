@@ -77,7 +77,7 @@ at::Tensor sample_diffusion(UNetImpl& model, const NoiseSchedule& schedule, cons
     const double sqrt_one_minus = std::sqrt(1.0 - abar);
     Estimates e;
     if (guided && t >= dag.stop && t <= dag.start) {
-      // ALGORITHMS §11: the gradient of (d(x0-hat) - d*)^2 w.r.t. x_t, through
+      // docs/algorithms.md §11: the gradient of (d(x0-hat) - d*)^2 w.r.t. x_t, through
       // the network and the observer, added to eps-hat; x0-hat follows eps-hat.
       torch::AutoGradMode enable(true);
       auto x_req = x.detach().requires_grad_(true);

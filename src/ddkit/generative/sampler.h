@@ -1,7 +1,7 @@
 // Sampling the generator: DDIM (Song et al. 2021, eta = 0) or DPM-Solver++(2M)
 // (Lu et al. 2022, the multistep second-order solver in data-prediction form),
 // with classifier-free guidance (Ho & Salimans 2022) and, optionally, DAG —
-// difficulty-aware guidance (ALGORITHMS §11): at every step with t >= t_stop,
+// difficulty-aware guidance (docs/algorithms.md §11): at every step with t >= t_stop,
 // eps-hat += s sqrt(1 - abar_t) grad_{x_t} (d(x0-hat) - d*)^2, d the observer's
 // prob score (§8).
 #pragma once
@@ -31,14 +31,14 @@ struct SamplerOptions {
   double guidance = 1.0;
 };
 
-// DAG (ALGORITHMS §11): off when observer is null or scale is 0.
+// DAG (docs/algorithms.md §11): off when observer is null or scale is 0.
 struct DagGuide {
   models::ClassifierImpl* observer = nullptr;
   data::Normalization normalization;  // the observer reads the dataset's normalized space
   double scale = 0;                   // s
   int64_t stop = 0;                   // t_stop, a 0-based index into the T steps
   // [ddkit] guided steps are t_stop <= t <= start; the default (all steps down
-  // from the top) is ALGORITHMS §11 exactly.
+  // from the top) is docs/algorithms.md §11 exactly.
   int64_t start = std::numeric_limits<int64_t>::max();
   at::Tensor targets;                 // d* per sample (N, any float dtype)
 };

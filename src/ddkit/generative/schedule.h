@@ -1,4 +1,4 @@
-// The diffusion process (ALGORITHMS §11): the noise schedule over T steps and
+// The diffusion process (docs/algorithms.md §11): the noise schedule over T steps and
 // what the network predicts. Step indices are 0-based: index i is the paper's
 // t = i + 1, so betas[0] = beta_1 and betas[T-1] = beta_T.
 //

@@ -1,5 +1,5 @@
 // `ddkit gen-train`: DDPM training of the class-conditional UNet on the real
-// training split (ALGORITHMS §11; Ho et al. 2020): x_t = q(x_t | x_0), loss =
+// training split (docs/algorithms.md §11; Ho et al. 2020): x_t = q(x_t | x_0), loss =
 // w(t) ||target - net(x_t, t, y)||^2 with t uniform over the T steps, the
 // target eps or v (schedule.h), and the label replaced by the null class with
 // probability 0.1 (classifier-free guidance). w(t) is the Min-SNR-gamma

@@ -1,4 +1,4 @@
-// A small class-conditional UNet for pixel-space DDPM (ALGORITHMS §11 [ddkit]):
+// A small class-conditional UNet for pixel-space DDPM (docs/algorithms.md §11 [ddkit]):
 // residual blocks with GroupNorm and SiLU, a sinusoidal time embedding plus a
 // learned class embedding (with one extra "null" class for classifier-free
 // guidance, Ho & Salimans 2022), self-attention at the lowest resolution and

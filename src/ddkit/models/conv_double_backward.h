@@ -1,5 +1,5 @@
 // A 3x3, stride-1 2-D convolution whose second derivatives avoid transposed
-// convolutions. MTT differentiates the student's gradient again (ALGORITHMS
+// convolutions. MTT differentiates the student's gradient again (docs/algorithms.md
 // §7); through at::conv2d that second pass runs libtorch's
 // _convolution_double_backward, whose input term is a transposed convolution
 // that the CPU build executes in the slow reference kernel

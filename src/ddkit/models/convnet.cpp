@@ -1,4 +1,4 @@
-// ConvNet (ALGORITHMS §2), after ConvNet in VICO-UoE/DatasetCondensation
+// ConvNet (docs/algorithms.md §2), after ConvNet in VICO-UoE/DatasetCondensation
 // networks.py: depth x [conv 3x3 -> norm -> ReLU -> pool], flatten, linear.
 #include "ddkit/models/convnet.h"
 

@@ -1,4 +1,4 @@
-// ConvNet, the field's default model (ALGORITHMS §2; "ConvNet-3" in DC/DSA/DM/MTT).
+// ConvNet, the field's default model (docs/algorithms.md §2; "ConvNet-3" in DC/DSA/DM/MTT).
 #pragma once
 #include <string>
 

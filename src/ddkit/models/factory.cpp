@@ -1,4 +1,4 @@
-// Models by name (ALGORITHMS §2). "convnet" is the field's ConvNet-3 (width 128,
+// Models by name (docs/algorithms.md §2). "convnet" is the field's ConvNet-3 (width 128,
 // instance norm, ReLU, average pooling); the convnet-* names change one option
 // each, for the ablations of the DC/DSA/DM papers; the rest are the
 // cross-architecture models of zoo.h.

@@ -1,4 +1,4 @@
-// Build any model of ddkit by name (ALGORITHMS §2): convnet, convnet-d1..d4,
+// Build any model of ddkit by name (docs/algorithms.md §2): convnet, convnet-d1..d4,
 // convnet-w32/64/256, convnet-bn/ln/nn (norm variants), convnet-maxpool,
 // mlp, lenet, alexnet, vgg11, resnet18.
 #pragma once

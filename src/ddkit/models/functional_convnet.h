@@ -1,4 +1,4 @@
-// The default ConvNet (ALGORITHMS §2) as a pure function of one flat parameter
+// The default ConvNet (docs/algorithms.md §2) as a pure function of one flat parameter
 // vector: what MTT's unrolled student needs (§7), where the parameters of step
 // i+1 are a differentiable function of those of step i and cannot live in a
 // module. The layout is exactly that of models::ConvNet's parameters() (per

@@ -1,4 +1,4 @@
-// MLP, LeNet, AlexNet, VGG-11, ResNet-18 (ALGORITHMS §2), after the classes of
+// MLP, LeNet, AlexNet, VGG-11, ResNet-18 (docs/algorithms.md §2), after the classes of
 // the same names in VICO-UoE/DatasetCondensation networks.py. Layer names match
 // the reference's attribute names, so the parameter names line up with its
 // state_dict.

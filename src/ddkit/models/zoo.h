@@ -1,4 +1,4 @@
-// The other architectures of ALGORITHMS §2, used for cross-architecture
+// The other architectures of docs/algorithms.md §2, used for cross-architecture
 // evaluation; each follows the class of the same name in
 // VICO-UoE/DatasetCondensation networks.py. All take the image shape and the
 // class count, so they run on 1x28x28, 3x32x32 and other sizes (feature sizes

@@ -23,7 +23,7 @@ namespace ddkit::pipeline {
 namespace {
 
 // The evaluation settings of the pipeline's sets: the method's protocol
-// (ALGORITHMS §3) unless one is forced.
+// (docs/algorithms.md §3) unless one is forced.
 train::EvalOptions eval_options(const PipelineOptions& o) {
   const std::string& method = o.distill.method;
   const bool dsa = o.eval_protocol == "dsa" || (o.eval_protocol == "auto" && (method == "dsa" || method == "dm"));
@@ -94,7 +94,7 @@ json run_pipeline(const data::Dataset& data, const PipelineOptions& options) {
     });
   };
   if (generative && options.distill.generation.generator_file.empty()) {
-    // 0. The generator (ALGORITHMS §11), trained on the training split.
+    // 0. The generator (docs/algorithms.md §11), trained on the training split.
     const auto generator_dir = options.out / "generator";
     stage("gen-train", generator_dir / "train.json", [&] {
       auto training = options.generator_training;

@@ -1,4 +1,4 @@
-// `ddkit pipeline`: the stages chained (DESIGN "Library first") — distill a
+// `ddkit pipeline`: the stages chained (docs/design.md "Library first") — distill a
 // pool of pool_factor x ipc images per class, score the training split with an
 // observer, DGS-sample ipc per class from the pool, and evaluate the sampled
 // set beside the same method distilled at plain IPC. Every stage writes its own
@@ -23,16 +23,16 @@ namespace ddkit::pipeline {
 
 struct PipelineOptions {
   distill::DistillOptions distill;  // method, ipc, pool_factor (default 5 in the CLI), method flags
-  std::string target = "original";  // DGS target (ALGORITHMS §10)
+  std::string target = "original";  // DGS target (docs/algorithms.md §10)
   train::ObserverOptions observer;  // scores difficulty (prob), trained once and saved as observer.pt
   std::string original_scores_file; // metadata.jsonl of `ddkit score --split train`; empty: scored here
-  // "auto": the method's published protocol (ALGORITHMS §3) — DSA setting
+  // "auto": the method's published protocol (docs/algorithms.md §3) — DSA setting
   // (1000 epochs with DSA) for dsa and dm, plain 300 epochs otherwise.
   std::string eval_protocol = "auto";  // auto | plain | dsa
   int64_t eval_epochs = 0;             // 0: the protocol's
   train::EvalOptions eval;             // models, runs
   // --method diffusion without --generator: the generator is trained first
-  // (out/generator/, resumable) with these settings (ALGORITHMS §11).
+  // (out/generator/, resumable) with these settings (docs/algorithms.md §11).
   generative::GenTrainOptions generator_training;
   bool compare_plain = true;           // also distill and evaluate the method at plain IPC
   // DD-Ranking's metrics (improvement over random, gap to whole data) from

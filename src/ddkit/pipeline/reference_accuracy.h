@@ -26,7 +26,7 @@ struct ReferenceOptions {
   // Whole-data training [ddkit CPU budget: the papers train the whole split
   // with the full protocol; here a few epochs without augmentation, with the
   // protocol's optimiser and lr decay at half]. Published Fashion-MNIST
-  // ConvNet: 93.5 % (ALGORITHMS §3).
+  // ConvNet: 93.5 % (docs/algorithms.md §3).
   int64_t whole_epochs = 5;
   int64_t whole_runs = 1;
   std::filesystem::path cache_dir;  // empty: default_reference_cache()

@@ -28,14 +28,14 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// T fitted on an already sorted list (ALGORITHMS §10 step 2).
+// T fitted on an already sorted list (docs/algorithms.md §10 step 2).
 LogTransform fit_sorted(const std::vector<double>& sorted, int b, int t) {
   const int64_t n = static_cast<int64_t>(sorted.size());
   const int64_t lo = std::clamp<int64_t>(b, 0, n - 1);
   const int64_t hi = std::clamp<int64_t>(n - 1 - t, 0, n - 1);
   LogTransform transform;
   transform.bottom = sorted[static_cast<size_t>(lo)];
-  // ALGORITHMS §10 step 2: a bottom of exactly 0 becomes 1e-4 (avoids log 0).
+  // docs/algorithms.md §10 step 2: a bottom of exactly 0 becomes 1e-4 (avoids log 0).
   if (transform.bottom == 0.0) transform.bottom = kFloor;
   transform.top = sorted[static_cast<size_t>(hi)];
   // Degenerate inputs [ddkit]: top <= bottom -> every transformed score is 1e-4.
@@ -53,7 +53,7 @@ void check_scores(const std::vector<double>& scores, const char* subject, const 
 }
 
 const std::map<std::string, std::map<int64_t, Counts>>& shape_table() {
-  // ALGORITHMS §10 "Fixed shapes" (reference dataset_utils.py samp_distr), easy -> hard.
+  // docs/algorithms.md §10 "Fixed shapes" (reference dataset_utils.py samp_distr), easy -> hard.
   static const std::map<std::string, std::map<int64_t, Counts>> table = {
       {"hill",
        {{10, {1, 0, 1, 0, 3, 3, 1, 0, 0, 1}},
@@ -83,7 +83,7 @@ std::vector<int64_t> random_order(int64_t n, at::Generator& generator) {
 
 }  // namespace
 
-// ---- ALGORITHMS §10 step 2: the log transform --------------------------------
+// ---- docs/algorithms.md §10 step 2: the log transform --------------------------------
 
 double LogTransform::apply(double x) const {
   if (degenerate) return kFloor;
@@ -105,7 +105,7 @@ LogTransform fit_log_transform(std::vector<double> scores, int b, int t) {
   return fit_sorted(scores, b, t);
 }
 
-// ---- histograms and KL (ALGORITHMS §10 step 3) -------------------------------
+// ---- histograms and KL (docs/algorithms.md §10 step 3) -------------------------------
 
 int bin_of(double value) {
   if (!(value > 0.0)) return 0;  // also NaN
@@ -141,7 +141,7 @@ double kl2(const Histogram& p, const Histogram& q) {
   return sum;
 }
 
-// ---- ALGORITHMS §10 step 3: threshold search ---------------------------------
+// ---- docs/algorithms.md §10 step 3: threshold search ---------------------------------
 
 namespace {
 
@@ -168,7 +168,7 @@ Thresholds search_thresholds(const std::vector<double>& pool_scores, int64_t ipc
   auto sorted = pool_scores;
   std::sort(sorted.begin(), sorted.end());
   const Histogram h_pool = histogram(pool_scores);
-  // ALGORITHMS §10 step 3: b, t in 0 .. floor(ipc/2) - 1, b outer, t inner. For
+  // docs/algorithms.md §10 step 3: b, t in 0 .. floor(ipc/2) - 1, b outer, t inner. For
   // ipc < 2 the range is empty: b = t = 0 [ddkit] (its loss is still reported).
   const int range = static_cast<int>(std::max<int64_t>(ipc / 2, 1));
   Thresholds best;
@@ -183,7 +183,7 @@ Thresholds search_thresholds(const std::vector<double>& pool_scores, int64_t ipc
   return best;
 }
 
-// ---- ALGORITHMS §10 step 4: targets -------------------------------------------
+// ---- docs/algorithms.md §10 step 4: targets -------------------------------------------
 
 Counts largest_remainder(const Histogram& weights, int64_t total) {
   if (total < 0) throw Error("--ipc", fmt::format("cannot scale a target to {} images", total));
@@ -272,7 +272,7 @@ Target parse_target(const std::string& spec) {
 Counts target_counts(const Target& target, int64_t ipc, const std::vector<double>& original_transformed) {
   if (ipc < 1) throw Error("--ipc", "ipc must be >= 1");
   if (target.kind == "original") {
-    // ALGORITHMS §10 step 4: h(T(O; b, t)) scaled to IPC. The bin counts (not the
+    // docs/algorithms.md §10 step 4: h(T(O; b, t)) scaled to IPC. The bin counts (not the
     // normalised histogram) are scaled, which is the same fraction with exact ties.
     if (original_transformed.empty()) throw Error("--data", "no original scores for the target");
     return largest_remainder(bin_counts(original_transformed), ipc);
@@ -290,7 +290,7 @@ Counts target_counts(const Target& target, int64_t ipc, const std::vector<double
   return shape_counts(target.kind, ipc);  // throws for an unknown kind
 }
 
-// ---- ALGORITHMS §10 steps 2-5 for one class ----------------------------------
+// ---- docs/algorithms.md §10 steps 2-5 for one class ----------------------------------
 
 ClassSelection select_class(const std::vector<double>& pool_scores, const std::vector<double>& original_scores,
                             int64_t ipc, const Target& target, at::Generator generator, int64_t class_label) {
@@ -382,7 +382,7 @@ ClassSelection select_class(const std::vector<double>& pool_scores, const std::v
 
 std::vector<ClassSelection> select_classes(const std::vector<ClassScores>& classes, int64_t ipc, const Target& target,
                                            uint64_t seed) {
-  // ALGORITHMS §10 step 6: one selection per seed; classes draw in the given order.
+  // docs/algorithms.md §10 step 6: one selection per seed; classes draw in the given order.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   std::vector<ClassSelection> out;
   out.reserve(classes.size());

@@ -1,8 +1,8 @@
-// DGS — Difficulty-Guided Sampling (ALGORITHMS §10): pick IPC images per class
+// DGS — Difficulty-Guided Sampling (docs/algorithms.md §10): pick IPC images per class
 // from a k x IPC pool so that their difficulty distribution follows a target.
 //
 // Pure library code: it works on plain per-class score vectors (prob difficulty
-// in [0, 1], ALGORITHMS §8) and draws randomness only from the at::Generator it
+// in [0, 1], docs/algorithms.md §8) and draws randomness only from the at::Generator it
 // is given. Scoring images and reading/writing image sets is the caller's job.
 #pragma once
 #include <array>
@@ -20,11 +20,11 @@ constexpr int kBins = 10;
 using Histogram = std::array<double, kBins>;
 using Counts = std::array<int64_t, kBins>;
 
-// Smallest transformed value (ALGORITHMS §10 step 2); also the bottom used when
+// Smallest transformed value (docs/algorithms.md §10 step 2); also the bottom used when
 // sorted[b] is exactly 0.
 constexpr double kFloor = 1e-4;
 
-// The log transform T(x; b, t) of ALGORITHMS §10 step 2, once fitted.
+// The log transform T(x; b, t) of docs/algorithms.md §10 step 2, once fitted.
 struct LogTransform {
   double bottom = kFloor;
   double top = 1.0;
@@ -57,7 +57,7 @@ struct Thresholds {
 };
 // The loss of step 3 for one (b, t) on the pool scores P.
 double threshold_loss(const std::vector<double>& pool_scores, int b, int t);
-// ALGORITHMS §10 step 3: b, t in 0 .. ipc/2 - 1 (b outer), the first strict
+// docs/algorithms.md §10 step 3: b, t in 0 .. ipc/2 - 1 (b outer), the first strict
 // minimum; ipc < 2 -> b = t = 0 without search [ddkit]. `loss` is the chosen loss.
 Thresholds search_thresholds(const std::vector<double>& pool_scores, int64_t ipc);
 
@@ -112,7 +112,7 @@ struct ClassSelection {
   std::string warning;
 };
 
-// ALGORITHMS §10 steps 2-5 for one class. pool_scores: P (the class's pool, at
+// docs/algorithms.md §10 steps 2-5 for one class. pool_scores: P (the class's pool, at
 // least ipc images); original_scores: O (the class's real training images; must
 // be non-empty for target "original", unused otherwise). Scores must lie in
 // [0, 1]. Randomness only from `generator` (shared state: it advances).

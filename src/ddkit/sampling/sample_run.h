@@ -1,4 +1,4 @@
-// `ddkit sample`: DGS (ALGORITHMS §10) on an image set used as a pool — from
+// `ddkit sample`: DGS (docs/algorithms.md §10) on an image set used as a pool — from
 // ddkit or a plain PNG class-folder tree from another tool.
 #pragma once
 #include <filesystem>

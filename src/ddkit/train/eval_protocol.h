@@ -1,6 +1,6 @@
-// The field's evaluation protocol (ALGORITHMS §3): train N freshly initialised
+// The field's evaluation protocol (docs/algorithms.md §3): train N freshly initialised
 // models of each architecture on an image set, test each on the full test split,
-// report mean ± std in percent; results.json per DESIGN "File formats".
+// report mean ± std in percent; results.json per docs/design.md "File formats".
 #pragma once
 #include <filesystem>
 #include <memory>
@@ -58,7 +58,7 @@ struct EvalResult {
 EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& data, const EvalOptions& options,
                               const std::string& set_description = "");
 
-// The lr `set` is trained with (ALGORITHMS §3): `explicit_lr` when > 0, else
+// The lr `set` is trained with (docs/algorithms.md §3): `explicit_lr` when > 0, else
 // the lr its method learned (MTT's meta.json "learned_lr", carried over by DGS
 // sampling), else the protocol's 0.01.
 double evaluation_lr(const data::ImageSet& set, double explicit_lr = 0.0);

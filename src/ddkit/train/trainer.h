@@ -1,5 +1,5 @@
 // Training a classifier on a set of images, and testing it: the loop of the
-// field's evaluation protocol (ALGORITHMS §3, reference evaluate_synset).
+// field's evaluation protocol (docs/algorithms.md §3, reference evaluate_synset).
 #pragma once
 #include <functional>
 
@@ -24,7 +24,7 @@ struct TrainOptions {
   bool dsa = false;  // DSA augmentation of every mini-batch (per-sample parameters)
   augment::DsaOptions dsa_options;
   // The evaluation protocol's E + 1 passes with the lr decay after pass
-  // E/2 + 1 (ALGORITHMS §3, reference evaluate_synset). False: exactly E
+  // E/2 + 1 (docs/algorithms.md §3, reference evaluate_synset). False: exactly E
   // passes, the lr decayed for the last E - E/2 of them — for training that
   // is not the protocol (the generator-quality extractor and CAS).
   bool extra_epoch = true;

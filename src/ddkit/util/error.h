@@ -1,5 +1,5 @@
 // User-facing errors: one line "ddkit: error: <file>: <what>" and exit code 2
-// (DESIGN "Errors"). Library code throws ddkit::Error; only apps/ prints it.
+// (docs/design.md "Errors"). Library code throws ddkit::Error; only apps/ prints it.
 #pragma once
 #include <stdexcept>
 #include <string>

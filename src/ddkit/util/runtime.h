@@ -15,7 +15,7 @@ struct RuntimeOptions {
 // then page-faults its activation buffers in again, and the kernel's zeroing of
 // fresh pages costs several times the arithmetic. Disabling mmap'd blocks and
 // trimming keeps freed tensor buffers in the heap for reuse
-// (DESIGN "Performance expectations"). bench/ measures the effect.
+// (docs/design.md "Performance expectations"). bench/ measures the effect.
 void configure_allocator(bool keep_freed_memory);
 
 // Apply all of RuntimeOptions; returns the number of threads in use.
