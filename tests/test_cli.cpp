@@ -1,9 +1,13 @@
-// End-to-end through the `ddkit` binary: every error case of DESIGN "Errors"
+// End-to-end through the `ddkit` binary: every error case of docs/design.md "Errors"
 // gives one line "ddkit: error: <file>: <what>", exit code 2, and no output.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include <ATen/ATen.h>
@@ -352,4 +356,115 @@ TEST(CliOptions, ConfigFileVersionAndQuiet) {
   std::string line;
   std::getline(version, line);
   EXPECT_EQ(line, "ddkit " DDKIT_VERSION);
+}
+
+// docs/cli.md documents every flag: for each subcommand that `ddkit --help`
+// lists (so a new subcommand is covered too), every long flag that
+// `ddkit <subcommand> --help` prints appears in the section "## <subcommand>"
+// of docs/cli.md (the text up to the next "## " heading); the flags of `ddkit`
+// itself appear in its "## Global flags" section.
+namespace {
+
+// stdout of `ddkit <args>`, which must exit with 0.
+std::string ddkit_stdout(const std::string& args, const std::string& tag) {
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const auto out_file =
+      fs::temp_directory_path() / ("ddkit_test_cli_" + std::string(test->name()) + "_" + tag + ".stdout");
+  const std::string command = std::string(DDKIT_BINARY) + " " + args + " > " + out_file.string() + " 2> /dev/null";
+  const int status = std::system(command.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command;
+  std::ifstream in(out_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Every long flag (--[a-z0-9-]+) in `text`.
+std::set<std::string> long_flags(const std::string& text) {
+  static const std::regex flag("(^|[^A-Za-z0-9_-])(--[a-z0-9][a-z0-9-]*)");
+  std::set<std::string> flags;
+  for (std::sregex_iterator it(text.begin(), text.end(), flag), end; it != end; ++it) flags.insert((*it)[2]);
+  return flags;
+}
+
+// The subcommand names of `ddkit --help` (CLI11's "Subcommands:" block, one
+// "  <name>  <description>" line each).
+std::vector<std::string> subcommands(const std::string& help) {
+  std::vector<std::string> names;
+  std::istringstream lines(help);
+  std::string line;
+  bool in_block = false;
+  while (std::getline(lines, line)) {
+    if (line == "Subcommands:" || line == "SUBCOMMANDS:") {
+      in_block = true;
+    } else if (in_block) {
+      if (line.rfind("  ", 0) != 0) break;
+      std::istringstream words(line);
+      std::string name;
+      words >> name;
+      if (!name.empty()) names.push_back(name);
+    }
+  }
+  return names;
+}
+
+// The sections of a Markdown file by their "## " heading, with backticks and
+// a leading "ddkit " dropped ("## `ddkit eval`" and "## eval" are both "eval").
+std::map<std::string, std::string> sections(const fs::path& file) {
+  std::ifstream in(file);
+  std::map<std::string, std::string> result;
+  std::string line, current;
+  bool in_section = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) {
+      std::string name;
+      for (char c : line.substr(3))
+        if (c != '`') name += c;
+      while (!name.empty() && name.back() == ' ') name.pop_back();
+      if (name.rfind("ddkit ", 0) == 0) name = name.substr(6);
+      current = name;
+      result[current];
+      in_section = true;
+    } else if (in_section) {
+      result[current] += line + "\n";
+    }
+  }
+  return result;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+}  // namespace
+
+TEST(CliDocs, EveryFlagOfEverySubcommandIsInCliMd) {
+  const auto doc = fs::path(DDKIT_TEST_DATA_DIR).parent_path().parent_path() / "docs" / "cli.md";
+  ASSERT_TRUE(fs::exists(doc)) << doc;
+  const auto doc_sections = sections(doc);
+  const std::string help = ddkit_stdout("--help", "main");
+  const auto names = subcommands(help);
+  ASSERT_FALSE(names.empty()) << "no subcommands found in `ddkit --help`:\n" << help;
+  ASSERT_NE(std::find(names.begin(), names.end(), "distill"), names.end()) << help;
+
+  std::vector<std::pair<std::string, std::string>> checks = {{"Global flags", help}};
+  for (const auto& name : names) checks.emplace_back(name, ddkit_stdout(name + " --help", name));
+  for (const auto& [section, text] : checks) {
+    SCOPED_TRACE(section);
+    const auto flags = long_flags(text);
+    EXPECT_TRUE(flags.count("--help")) << "no --help in the help text:\n" << text;
+    const auto found = doc_sections.find(section);
+    if (found == doc_sections.end()) {
+      ADD_FAILURE() << doc.string() << " has no \"## " << section << "\" section";
+      continue;
+    }
+    const auto documented = long_flags(found->second);
+    std::vector<std::string> missing;
+    for (const auto& flag : flags)
+      if (!documented.count(flag)) missing.push_back(flag);
+    EXPECT_TRUE(missing.empty()) << doc.string() << " section \"## " << section
+                                 << "\" lacks flags: " << join(missing);
+  }
 }
