@@ -29,10 +29,11 @@ struct GenTrainOptions {
   UNetOptions unet;                    // image_channels and num_classes come from the data
   ScheduleOptions schedule;
   double min_snr_gamma = 5.0;          // Hang et al.'s gamma; 0 = w(t) = 1
-  // 15,000 steps of batch 64 (960,000 images, 16 epochs of Fashion-MNIST):
-  // about 84 minutes of training and 5 of FID checks on a quiet 2-core
-  // machine (docs/methods/diffusion.md "Speed").
-  int64_t steps = 15000;
+  // 9,000 steps of batch 64 (576,000 images, 9.6 epochs of Fashion-MNIST):
+  // a step took 0.34 to 0.50 s at 2 threads on quiet 2-core AVX-512 machines,
+  // so 50 to 75 minutes, plus the FID checks and, once, the feature extractor:
+  // inside the 90 minutes a user accepts (docs/methods/diffusion.md "Speed").
+  int64_t steps = 9000;
   int64_t batch = 64;
   double lr = 5e-4;
   int64_t warmup = 200;                // linear lr warm-up steps
