@@ -10,12 +10,13 @@
 #        real-random  IPC random real images per class
 #   -> every set evaluated with ConvNet-3 (DM's protocol: DSA augmentation, 1000 epochs unless
 #      EVAL_EPOCHS_<ipc>), RUNS runs; a row of REPEAT selections pools their REPEAT x RUNS accuracies.
-#   -> a grid PNG per row (GRIDS) and the summary rows as JSON (JSON).
+#   -> a grid PNG per row (GRIDS) and the summary rows as JSON (JSON), with the generator's budget and
+#      its FID and CAS (ddkit gen-eval on GEN_EVAL_IMAGES images) and each pool's generation time.
 # Usage: examples/diffusion_fashion_mnist.sh [OUT_DIR]
 #   env: DDKIT, DATA (--data), IPCS ("1 10 50"), RUNS (5), REPEAT (3), POOL (5), TARGET (original),
 #        GEN (a generator model.pt; default: train one in OUT/generator), GEN_STEPS (default gen-train's),
 #        SOLVER, STEPS, GUIDANCE (default: distill's), DAG_SCALE (30), DAG_STOP (0), DAG_START (200),
-#        OBSERVER_EPOCHS (2), EVAL_EPOCHS_<ipc>, THREADS, SEED (0), GRIDS (default OUT), JSON
+#        OBSERVER_EPOCHS (2), EVAL_EPOCHS_<ipc>, GEN_EVAL_IMAGES (10000; 0 = skip gen-eval), THREADS, SEED (0), GRIDS (default OUT), JSON
 #        (default docs/results/generative.json when OUT is the default, else OUT/generative.json)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
@@ -34,6 +35,7 @@ DAG_SCALE=${DAG_SCALE:-30}
 DAG_STOP=${DAG_STOP:-0}
 DAG_START=${DAG_START:-200}
 OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
+GEN_EVAL_IMAGES=${GEN_EVAL_IMAGES:-10000}
 SEED=${SEED:-0}
 GRIDS=${GRIDS:-$OUT}
 if [ "$OUT" = "$DEFAULT_OUT" ]; then JSON=${JSON:-docs/results/generative.json}; else JSON=${JSON:-$OUT/generative.json}; fi
@@ -45,6 +47,9 @@ t() { /usr/bin/time -f "%e s  $*" "$@"; }
 
 GEN=${GEN:-$OUT/generator/model.pt}
 [ -f "$GEN" ] || t "$DDKIT" gen-train "${common[@]}" ${GEN_STEPS:+--steps "$GEN_STEPS"} --out "$(dirname "$GEN")" --resume
+[ "$GEN_EVAL_IMAGES" -eq 0 ] || [ -f "$OUT/gen-eval.json" ] || t "$DDKIT" gen-eval "${common[@]}" --generator "$GEN" \
+  --images "$GEN_EVAL_IMAGES" ${SOLVER:+--solver "$SOLVER"} ${STEPS:+--steps "$STEPS"} ${GUIDANCE:+--guidance "$GUIDANCE"} \
+  --out "$OUT/gen-eval.json"
 [ -f "$OUT/observer.pt" ] || t "$DDKIT" train "${common[@]}" --model convnet --epochs "$OBSERVER_EPOCHS" --out "$OUT/observer.pt"
 [ -d "$OUT/train-scores" ] || t "$DDKIT" score "${common[@]}" --split train --scorer prob --observer "$OUT/observer.pt" \
   --out "$OUT/train-scores"
@@ -99,7 +104,7 @@ import json, os, statistics, sys
 out, path, gen, repeat, runs, ipcs = sys.argv[1:]
 settings = [f"{k}='{os.environ[k]}'" for k in ("DATA", "IPCS", "RUNS", "REPEAT", "POOL", "TARGET", "GEN", "GEN_STEPS",
                                               "SOLVER", "STEPS", "GUIDANCE", "DAG_SCALE", "DAG_STOP", "DAG_START",
-                                              "OBSERVER_EPOCHS", "EVAL_EPOCHS_1", "EVAL_EPOCHS_10", "EVAL_EPOCHS_50",
+                                              "OBSERVER_EPOCHS", "GEN_EVAL_IMAGES", "EVAL_EPOCHS_1", "EVAL_EPOCHS_10", "EVAL_EPOCHS_50",
                                               "THREADS", "SEED") if os.environ.get(k)]
 command = " ".join(settings + ["bash examples/diffusion_fashion_mnist.sh"] +
                    ([out] if out != "runs/diffusion-fashion-mnist" else []))
@@ -116,11 +121,19 @@ for ipc in ipcs.split():
             m = json.load(open(f))["models"]["convnet"]
             accuracies += m["accuracies"]
             seconds += m["wall_seconds"]
+        made = {"gen-random": "gen-random", "gen-dgs": "pool", "gen-dag-dgs": "pool-dag"}.get(name)
+        made_seconds = json.load(open(os.path.join(d, made, "meta.json"))).get("wall_seconds") if made else None
         rows.append({"ipc": int(ipc), "set": name, "mean": statistics.fmean(accuracies),
                      "std": statistics.pstdev(accuracies), "runs": len(accuracies),
-                     "repeats": len(files), "eval_seconds": seconds, "command": command})
+                     "repeats": len(files), "eval_seconds": seconds, "generation_seconds": made_seconds,
+                     "command": command})
 doc = {"generator": {"file": gen, "steps": train["extra"]["steps"], "train_seconds": train["extra"]["train_seconds"],
                      "fid_curve": train.get("fid_curve", [])}, "rows": rows}
+quality = os.path.join(out, "gen-eval.json")
+if os.path.exists(quality):
+    q = json.load(open(quality))
+    doc["generator"]["quality"] = {k: q[k] for k in ("images", "per_class", "fid", "cas", "cas_epochs", "real", "source")
+                                   if k in q}
 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 json.dump(doc, open(path + ".tmp", "w"), indent=2)
 os.replace(path + ".tmp", path)
