@@ -17,7 +17,8 @@
 #        GEN (a generator model.pt; default: train one in OUT/generator), GEN_STEPS (default gen-train's),
 #        SOLVER, STEPS, GUIDANCE (default: distill's), DAG_SCALE (30), DAG_STOP (0), DAG_START (200),
 #        OBSERVER_EPOCHS (2), EVAL_EPOCHS_<ipc>, GEN_EVAL_IMAGES (10000; 0 = skip gen-eval), THREADS, SEED (0), GRIDS (default OUT), JSON
-#        (default docs/results/generative.json when OUT is the default, else OUT/generative.json)
+#        (default docs/results/generative.json when OUT is the default, else OUT/generative.json),
+#        SUMMARY_ONLY (1: run nothing, write the JSON of the rows finished so far)
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
 DEFAULT_OUT=runs/diffusion-fashion-mnist
@@ -46,7 +47,7 @@ common=(--seed "$SEED" ${DATA:+--data "$DATA"} ${THREADS:+--threads "$THREADS"})
 t() { /usr/bin/time -f "%e s  $*" "$@"; }
 
 GEN=${GEN:-$OUT/generator/model.pt}
-[ -f "$GEN" ] || t "$DDKIT" gen-train "${common[@]}" ${GEN_STEPS:+--steps "$GEN_STEPS"} --out "$(dirname "$GEN")" --resume
+[ -n "${SUMMARY_ONLY:-}" ] || [ -f "$GEN" ] || t "$DDKIT" gen-train "${common[@]}" ${GEN_STEPS:+--steps "$GEN_STEPS"} --out "$(dirname "$GEN")" --resume
 [ "$GEN_EVAL_IMAGES" -eq 0 ] || [ -f "$OUT/gen-eval.json" ] || t "$DDKIT" gen-eval "${common[@]}" --generator "$GEN" \
   --images "$GEN_EVAL_IMAGES" ${SOLVER:+--solver "$SOLVER"} ${STEPS:+--steps "$STEPS"} ${GUIDANCE:+--guidance "$GUIDANCE"} \
   --out "$OUT/gen-eval.json"
@@ -63,6 +64,7 @@ evaluate() {
 }
 
 for IPC in $IPCS; do
+  [ -n "${SUMMARY_ONLY:-}" ] && break  # SUMMARY_ONLY=1: only the JSON of what is finished
   dir="$OUT/ipc$IPC"
   mkdir -p "$dir"
   gen=("${common[@]}" --method diffusion --generator "$GEN" --ipc "$IPC" ${SOLVER:+--solver "$SOLVER"}
@@ -114,8 +116,11 @@ for ipc in ipcs.split():
     d = os.path.join(out, f"ipc{ipc}")
     for name in ("gen-random", "gen-dgs", "gen-dag-dgs", "real-random"):
         ev = os.path.join(d, f"eval-{name}")
+        # A row of REPEAT selections counts the finished ones (SUMMARY_ONLY may come before all are).
         files = [os.path.join(ev, "results.json")] if os.path.exists(os.path.join(ev, "results.json")) else \
-            [os.path.join(ev, f"repeat-{r}", "results.json") for r in range(int(repeat))]
+            [f for f in (os.path.join(ev, f"repeat-{r}", "results.json") for r in range(int(repeat))) if os.path.exists(f)]
+        if not files:
+            continue
         accuracies, seconds = [], 0.0
         for f in files:
             m = json.load(open(f))["models"]["convnet"]
