@@ -73,7 +73,7 @@ th{background:#f3f3f3}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-
 // The three kinds of directory a report can be made of, told apart by their
 // files (docs/design.md "File formats"): a pipeline run (results.json with
 // "sets"), an eval output (results.json with "models"; its "set" names the
-// evaluated set) and an image set (meta.json) from distill, sample or buffer.
+// evaluated set) and an image set (meta.json) from distill or sample.
 enum class RunKind { pipeline, eval, set };
 
 // What the report draws from: every part is optional except the kind's own file.
