@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# DGS for the matching methods on Fashion-MNIST: pools of independent runs or of one joint
+# run, and DGS-guided initialisation, each beside its controls — the table of
+# docs/results.md "DGS for the matching methods" and docs/results/matching.json.
+#   observer ConvNet (OBSERVER_EPOCHS) -> prob scores of the training split, then per
+#   method and IPC these sets, each evaluated RUNS times under the method's protocol:
+#     plain              the method from random real images (seed SEED)
+#     real-random        random real images, not distilled
+#     init-dgs-T         the method from real images picked by DGS with target T (--init dgs)
+#     real-dgs-T         those DGS-picked real images, not distilled (--iterations 0)
+#     pool-M-dgs-T       DGS (target T, REPEAT selections) from a pool of K x IPC (--pool-mode M)
+#     pool-M-random      a random pick from the same pool (target random, REPEAT selections)
+#   A row of REPEAT selections pools their REPEAT x RUNS accuracies.
+# Usage: examples/dgs_matching_fashion_mnist.sh [OUT_DIR]
+#   env: DDKIT, DATA, METHODS ("dm"), IPCS ("1 10"), TARGETS ("original slope cliff"),
+#        INIT_TARGETS (TARGETS), POOL_MODES ("runs joint"; "" = no pools), K (3), RUNS (5),
+#        REPEAT (3), ITERS (200; ITERS_<method> per method), BUFFER (mtt: a ddkit buffer),
+#        OBSERVER_EPOCHS (2), EVAL_EPOCHS_<ipc>, THREADS, SEED (0), JSON (default
+#        docs/results/matching.json when OUT is the default, else OUT/matching.json),
+#        SUMMARY_ONLY (1: run nothing, write the JSON of the sets finished so far)
+set -euo pipefail
+DDKIT=${DDKIT:-./build/ddkit}
+DEFAULT_OUT=runs/dgs-matching-fashion-mnist
+OUT=${1:-$DEFAULT_OUT}
+METHODS=${METHODS:-dm}
+IPCS=${IPCS:-1 10}
+TARGETS=${TARGETS:-original slope cliff}
+INIT_TARGETS=${INIT_TARGETS:-$TARGETS}
+POOL_MODES=${POOL_MODES-runs joint}
+K=${K:-3}
+RUNS=${RUNS:-5}
+REPEAT=${REPEAT:-3}
+ITERS=${ITERS:-200}
+OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
+SEED=${SEED:-0}
+if [ "$OUT" = "$DEFAULT_OUT" ]; then JSON=${JSON:-docs/results/matching.json}; else JSON=${JSON:-$OUT/matching.json}; fi
+mkdir -p "$OUT"
+# shellcheck source=examples/eval_flags.sh
+source "$(dirname "$0")/eval_flags.sh"
+common=(--seed "$SEED" ${DATA:+--data "$DATA"} ${THREADS:+--threads "$THREADS"})
+t() { /usr/bin/time -f "%e s  $*" "$@"; }
+
+if [ -z "${SUMMARY_ONLY:-}" ]; then
+  [ -f "$OUT/observer.pt" ] || t "$DDKIT" train "${common[@]}" --model convnet --epochs "$OBSERVER_EPOCHS" \
+    --out "$OUT/observer.pt" --quiet
+  [ -d "$OUT/train-scores" ] || t "$DDKIT" score "${common[@]}" --split train --scorer prob \
+    --observer "$OUT/observer.pt" --out "$OUT/train-scores" --quiet
+fi
+scores="$OUT/train-scores/metadata.jsonl"
+
+# evaluate SET_DIR EVAL_DIR METHOD IPC: RUNS runs of the method's protocol (resumable).
+evaluate() {
+  # shellcheck disable=SC2046
+  [ -f "$2/results.json" ] || t "$DDKIT" eval "${common[@]}" --set "$1" --runs "$RUNS" $(eval_flags "$3" "$4") \
+    --quiet --out "$2" --resume
+}
+# sample_eval POOL DIR TARGET METHOD IPC: REPEAT DGS selections of IPC from POOL, each evaluated.
+sample_eval() {
+  [ -d "$2" ] || t "$DDKIT" sample "${common[@]}" --pool "$1" --ipc "$5" --target "$3" --repeat "$REPEAT" \
+    --original-scores "$scores" --observer "$OUT/observer.pt" --quiet --out "$2"
+  if [ "$REPEAT" -eq 1 ]; then evaluate "$2" "$2/eval" "$4" "$5"; return; fi
+  for ((r = 0; r < REPEAT; r++)); do evaluate "$2/repeat-$r" "$2/repeat-$r/eval" "$4" "$5"; done
+}
+
+for METHOD in $METHODS; do
+  [ -n "${SUMMARY_ONLY:-}" ] && break
+  iters_var="ITERS_$METHOD"; iters=${!iters_var:-$ITERS}
+  method=(--method "$METHOD" --checkpoint-every 10 --quiet ${BUFFER:+--buffer "$BUFFER"})
+  for IPC in $IPCS; do
+    dir="$OUT/$METHOD-ipc$IPC-it$iters"
+    mkdir -p "$dir"
+    distill() {
+      [ -f "$1/meta.json" ] || t "$DDKIT" distill "${common[@]}" "${method[@]}" --iterations "$iters" --ipc "$IPC" "${@:2}" \
+        --out "$1" --resume
+    }
+    distill "$dir/plain"
+    evaluate "$dir/plain" "$dir/plain/eval" "$METHOD" "$IPC"
+    [ -d "$dir/real-random" ] || t "$DDKIT" distill "${common[@]}" --method random --ipc "$IPC" --out "$dir/real-random"
+    evaluate "$dir/real-random" "$dir/real-random/eval" "$METHOD" "$IPC"
+    for T in $INIT_TARGETS; do
+      init=(--init dgs --init-target "$T" --init-scores "$scores")
+      distill "$dir/init-dgs-$T" "${init[@]}"
+      evaluate "$dir/init-dgs-$T" "$dir/init-dgs-$T/eval" "$METHOD" "$IPC"
+      [ -f "$dir/real-dgs-$T/meta.json" ] || t "$DDKIT" distill "${common[@]}" "${method[@]}" --iterations 0 \
+        --ipc "$IPC" "${init[@]}" --out "$dir/real-dgs-$T"
+      evaluate "$dir/real-dgs-$T" "$dir/real-dgs-$T/eval" "$METHOD" "$IPC"
+    done
+    for M in $POOL_MODES; do
+      pool="$dir/pool-$M"
+      if [ ! -f "$pool/difficulty.json" ]; then
+        distill "$pool" --pool-factor "$K" --pool-mode "$M"
+        t "$DDKIT" score "${common[@]}" --set "$pool" --scorer prob --observer "$OUT/observer.pt" --quiet --out "$pool"
+      fi
+      for T in $TARGETS; do sample_eval "$pool" "$dir/pool-$M-dgs-$T" "$T" "$METHOD" "$IPC"; done
+      sample_eval "$pool" "$dir/pool-$M-random" random "$METHOD" "$IPC"
+    done
+  done
+done
+
+python3 - "$OUT" "$JSON" "$REPEAT" <<'PY'
+import glob, json, os, re, statistics, sys
+out, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+settings = [f"{k}='{os.environ[k]}'" for k in ("DATA", "METHODS", "IPCS", "TARGETS", "INIT_TARGETS", "POOL_MODES", "K",
+                                              "RUNS", "REPEAT", "ITERS", "ITERS_dm", "ITERS_dc", "ITERS_dsa", "ITERS_mtt",
+                                              "BUFFER", "OBSERVER_EPOCHS", "EVAL_EPOCHS_1", "EVAL_EPOCHS_10",
+                                              "THREADS", "SEED") if k in os.environ]
+command = " ".join(settings + ["bash examples/dgs_matching_fashion_mnist.sh"] +
+                   ([out] if out != "runs/dgs-matching-fashion-mnist" else []))
+def seconds_of(meta_file):
+    return json.load(open(meta_file)).get("wall_seconds") if os.path.exists(meta_file) else None
+rows = []
+for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*"))):
+    m = re.match(r"(\w+)-ipc(\d+)-it(\d+)$", os.path.basename(d))
+    if not m:
+        continue
+    method, ipc, iters = m.group(1), int(m.group(2)), int(m.group(3))
+    for s in sorted(os.listdir(d)):
+        set_dir = os.path.join(d, s)
+        files = [os.path.join(set_dir, "eval", "results.json")]
+        if not os.path.exists(files[0]):
+            files = [f for f in (os.path.join(set_dir, f"repeat-{r}", "eval", "results.json") for r in range(repeat))
+                     if os.path.exists(f)]
+        if not files:
+            continue
+        accuracies, eval_seconds = [], 0.0
+        for f in files:
+            r = json.load(open(f))["models"]["convnet"]
+            accuracies += r["accuracies"]
+            eval_seconds += r["wall_seconds"]
+        pool_mode = re.match(r"pool-(runs|joint)-", s)
+        made = os.path.join(d, f"pool-{pool_mode.group(1)}", "meta.json") if pool_mode else os.path.join(set_dir, "meta.json")
+        rows.append({"method": method, "ipc": ipc, "set": s, "pool_mode": pool_mode.group(1) if pool_mode else None,
+                     "iterations": 0 if s.startswith("real-") else iters, "mean": statistics.fmean(accuracies),
+                     "std": statistics.pstdev(accuracies), "runs": len(accuracies), "repeats": len(files),
+                     "eval_seconds": eval_seconds, "distill_seconds": seconds_of(made), "command": command})
+os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+json.dump({"rows": rows}, open(path + ".tmp", "w"), indent=2)
+os.replace(path + ".tmp", path)
+print("| method | IPC | set | iterations | accuracy % | runs |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['method']} | {r['ipc']} | {r['set']} | {r['iterations']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['runs']} |")
+PY
