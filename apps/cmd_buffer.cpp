@@ -41,9 +41,7 @@ void register_buffer(CLI::App& app) {
     const auto data = load_data(options->common, /*load_test=*/options->buffer.test_every_epoch);
     auto run = options->buffer;
     run.world = world;
-    run.seed = options->common.seed;
-    run.device = options->common.device;
-    run.quiet = options->common.quiet;
+    apply_common(run, options->common);
     distill::build_buffer(data, run);
     spdlog::info("buffer in {}", run.out.string());
   });

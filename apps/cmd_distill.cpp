@@ -4,20 +4,38 @@
 namespace ddkit::cli {
 
 void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
-  command.add_option("--method", options.method, "random | herding | dc | dsa | dm | mtt | diffusion")
+  command
+      .add_option_function<std::string>(
+          "--method", [&options](const std::string& name) { options.method = distill::parse_method(name); },
+          "random | herding | dc | dsa | dm | mtt | diffusion")
       ->check(CLI::IsMember({"random", "herding", "dc", "dsa", "dm", "mtt", "diffusion"}))
-      ->capture_default_str();
+      ->default_str(distill::method_name(options.method));
   command.add_option("--ipc", options.ipc, "Images per class")->capture_default_str()
       ->check(at_least(1));
   command.add_option("--pool-factor", options.pool_factor, "Distill pool-factor x ipc images per class (a DGS pool)")
       ->capture_default_str()
       ->check(at_least(1));
-  add_observer_flags(command, options.observer);  // herding's embedding
+  command
+      .add_option_function<std::string>(
+          "--pool-mode", [&options](const std::string& name) { options.pool_mode = distill::parse_pool_mode(name); },
+          "Matching methods' pools: runs (pool-factor independent runs at plain IPC) | joint (one run of pool-factor x ipc)")
+      ->check(CLI::IsMember({"runs", "joint"}))
+      ->default_str(distill::pool_mode_name(options.pool_mode));
+  add_observer_flags(command, options.observer);  // herding's embedding, --init dgs and DAG scores
   // Matching methods (docs/algorithms.md §5, §6, §9); defaults are the published ones.
   auto& m = options.matching;
   command.add_option("--iterations", m.iterations, "Iterations (published: DM 20000, DC/DSA 1000, MTT 5000)")
       ->check(at_least(0));
-  command.add_option("--init", m.init, "real | noise")->capture_default_str();
+  command
+      .add_option_function<std::string>(
+          "--init", [&m](const std::string& name) { m.init = distill::parse_init(name); },
+          "real (random real images) | noise | dgs (real images picked by DGS with --init-target)")
+      ->check(CLI::IsMember({"real", "noise", "dgs"}))
+      ->default_str(distill::init_name(m.init));
+  command.add_option("--init-target", m.init_target, "--init dgs: the DGS target (original | ground | hill | slope | cliff | random | FILE.json)")
+      ->capture_default_str();
+  command.add_option("--init-scores", m.init_scores_file,
+                     "--init dgs: metadata.jsonl of `ddkit score --split train` (default: scored with the observer)");
   command.add_option("--lr-img", m.dm.lr_images, "DM: learning rate of the images")->capture_default_str()
       ->check(greater_than(0));
   command.add_option_function<int64_t>(
@@ -82,20 +100,17 @@ void register_distill(CLI::App& app) {
   auto* command = app.add_subcommand("distill", "Build a small image set (distilled, or a DGS pool)");
   add_common_flags(*command, options->common);
   add_distill_flags(*command, options->distill);
-  command->add_flag("--resume", options->distill.matching.resume, "Continue from <out>.checkpoint/");
+  command->add_flag("--resume", options->distill.resume, "Continue from <out>.checkpoint/");
   command->add_option("--out", options->distill.out, "Image set directory to write")->required();
   command->callback([options] {
-    const auto& method = options->distill.method;
     // DM by classes; DC/DSA by classes with all-reduced image gradients; MTT by
     // the rows of each student batch with all-reduced gradients.
-    options->common.splits_work = method == "dm" || method == "dc" || method == "dsa" || method == "mtt";
+    options->common.splits_work = distill::is_matching(options->distill.method);
     const auto world = start_run(options->common);
     const auto data = load_data(options->common, /*load_test=*/false);
     auto run = options->distill;
     run.matching.world = world;
-    run.seed = options->common.seed;
-    run.device = options->common.device;
-    run.quiet = options->common.quiet;
+    apply_common(run, options->common);
     distill::distill_set(data, run);
   });
 }

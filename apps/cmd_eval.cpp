@@ -48,10 +48,8 @@ void register_eval(CLI::App& app) {
     eval.models = options->models;
     eval.training.epochs = options->epochs > 0 ? options->epochs : (eval.training.dsa ? 1000 : 300);
     eval.training.lr = train::evaluation_lr(set, options->lr);
-    eval.seed = options->common.seed;
-    eval.device = options->common.device;
-    eval.quiet = options->common.quiet;
-    eval.out_dir = options->out;
+    apply_common(eval, options->common);
+    eval.out = options->out;
     eval.world = world;
     if (options->baselines) {
       auto references = options->references;

@@ -33,9 +33,7 @@ void register_gen_eval(CLI::App& app) {
     start_run(options->common);
     const auto data = load_data(options->common);
     auto run = options->run;
-    run.quality.seed = options->common.seed;
-    run.quality.device = options->common.device;
-    run.quality.quiet = options->common.quiet;
+    apply_common(run.quality, options->common);
     const auto r = generative::evaluate_generator(data, run);
     const auto& real = r.at("real");
     fmt::print("fid: {:.2f} (real vs real: {:.2f}), {} images vs the test split\n", r.at("fid").get<double>(),

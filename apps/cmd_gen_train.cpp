@@ -87,9 +87,7 @@ void register_gen_train(CLI::App& app) {
     start_run(options->common);
     auto run = options->training;
     const auto data = load_data(options->common, /*load_test=*/run.fid_every > 0);
-    run.seed = options->common.seed;
-    run.device = options->common.device;
-    run.quiet = options->common.quiet;
+    apply_common(run, options->common);
     generative::train_generator(data, run);
   });
 }

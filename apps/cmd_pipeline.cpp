@@ -47,9 +47,7 @@ void register_pipeline(CLI::App& app) {
     start_run(options->common);
     const auto data = load_data(options->common);
     auto run = options->run;
-    run.seed = options->common.seed;
-    run.device = options->common.device;
-    run.quiet = options->common.quiet;
+    apply_common(run, options->common);
     const auto results = pipeline::run_pipeline(data, run);
     for (const auto& [name, set] : results["sets"].items()) {
       for (const auto& [model, m] : set["models"].items()) {

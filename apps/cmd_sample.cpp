@@ -33,9 +33,7 @@ void register_sample(CLI::App& app) {
     auto run = options->run;
     run.pool_dir = options->pool;
     run.seed = options->common.seed;
-    run.observer.seed = options->common.seed;
-    run.observer.device = options->common.device;
-    run.observer.quiet = options->common.quiet;
+    apply_common(run.observer, options->common);
     const auto result = sampling::run_sampling(data, run);
     spdlog::info("wrote {} selection(s) of {} images to {}", result.sets.size(), result.sets.front().size(),
                  run.out.string());

@@ -45,9 +45,7 @@ void register_score(CLI::App& app) {
     auto run = options->run;
     run.world = world;
     run.scoring.scorer = difficulty::parse_scorer(options->scorer);
-    run.scoring.observer.seed = options->common.seed;
-    run.scoring.observer.device = options->common.device;
-    run.scoring.observer.quiet = options->common.quiet;
+    apply_common(run.scoring.observer, options->common);
     const auto result = difficulty::run_scoring(data, run);
     spdlog::info("scored {} images with {} in {:.1f} s; mean difficulty per class:", result.scores.numel(),
                  options->scorer, result.seconds);

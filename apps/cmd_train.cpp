@@ -15,10 +15,11 @@ void register_train(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   options->training.epochs = 20;
+  options->training.extra_epoch = false;  // --epochs E is E passes (the protocol's E + 1 is for evaluated sets)
   auto* command = app.add_subcommand("train", "Train a model on the whole training split (e.g. an observer)");
   add_common_flags(*command, options->common);
   command->add_option("--model", options->model, "Model name (convnet, resnet18, ...)")->capture_default_str();
-  command->add_option("--epochs", options->training.epochs, "Epochs (the loop runs epochs+1)")->capture_default_str()
+  command->add_option("--epochs", options->training.epochs, "Epochs (exactly; the lr drops tenfold for the second half)")->capture_default_str()
       ->check(at_least(0));
   command->add_option("--lr", options->training.lr, "Learning rate")->capture_default_str()
       ->check(greater_than(0));

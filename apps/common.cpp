@@ -52,6 +52,13 @@ void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data)
   group->add_option("--dist-backend", options.world.backend, "gloo | nccl | auto")->capture_default_str();
 }
 
+void apply_common(RunSettings& run, const CommonOptions& common) {
+  run.seed = common.seed;
+  run.threads = common.threads;
+  run.device = common.device;
+  run.quiet = common.quiet;
+}
+
 std::shared_ptr<dist::Context> start_run(const CommonOptions& options) {
   if (options.quiet) spdlog::set_level(spdlog::level::warn);
   auto world_options = options.world;

@@ -9,6 +9,7 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/dist/context.h"
 #include "ddkit/train/observer.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::distill {
 struct DistillOptions;
@@ -23,11 +24,9 @@ struct ReferenceOptions;
 
 namespace ddkit::cli {
 
-struct CommonOptions {
-  uint64_t seed = 0;
-  int threads = 0;  // 0 = all cores
-  std::string device = "cpu";
-  bool quiet = false;
+// --seed, --threads, --device and --quiet fill the RunSettings base; each
+// subcommand binds its own --resume and --out.
+struct CommonOptions : RunSettings {
   std::string data = "fashion-mnist";
   std::string data_dir = DDKIT_DEFAULT_DATA_DIR;
   // Distributed runs: --rank/--world-size/--master-addr/--master-port, else
@@ -46,6 +45,9 @@ void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data 
 // Configure threads/allocator/logging for this run and join its world (a
 // world of one unless distributed); call first in a subcommand.
 std::shared_ptr<dist::Context> start_run(const CommonOptions& options);
+// A subcommand's settings from the common flags (seed, threads, device, quiet);
+// its own resume and out stay as bound.
+void apply_common(RunSettings& run, const CommonOptions& common);
 data::Dataset load_data(const CommonOptions& options, bool load_test = true);
 
 // Each subcommand registers itself on the app.

@@ -53,7 +53,7 @@ for ipc in $IPCS; do
     for lambda in 0 "$best"; do
       run="$OUT/$method-ipc$ipc-it$iters-sdc$lambda"
       [ -f "$run/pipeline/results.json" ] || "$DDKIT" pipeline --method "$method" --ipc "$ipc" \
-        --pool-factor "${!pool_var:-5}" --iterations "$iters" --sdc-lambda "$lambda" --checkpoint-every 5 \
+        --pool-factor "${!pool_var:-5}" --pool-mode joint --iterations "$iters" --sdc-lambda "$lambda" --checkpoint-every 5 \
         --no-plain "${epochs_flag[@]}" --runs "$RUNS" --seed "$SEED" --threads "$THREADS" --score-observer "$OUT/observer.pt" \
         --original-scores "$OUT/train-scores/metadata.jsonl" --quiet --resume --out "$run/pipeline"
     done

@@ -59,7 +59,7 @@ for ipc in 1 10; do
     evaluate "$set_dir" "$epochs"
   done
   [ -f "$OUT/mtt-ipc$ipc-pool-dgs/results.json" ] || run "$DDKIT" pipeline "${mtt[@]}" --sdc-lambda 0 \
-    --pool-factor "$POOL_FACTOR" --no-plain --eval-protocol dsa --eval-epochs "$epochs" --runs 5 --score-observer "$OUT/observer.pt" \
+    --pool-factor "$POOL_FACTOR" --pool-mode joint --no-plain --eval-protocol dsa --eval-epochs "$epochs" --runs 5 --score-observer "$OUT/observer.pt" \
     --original-scores "$OUT/train-scores/metadata.jsonl" --resume --out "$OUT/mtt-ipc$ipc-pool-dgs"
   # The control: a random pick of IPC from the same pool (it keeps the pool's learned lr).
   [ -f "$OUT/mtt-ipc$ipc-pool-random/meta.json" ] || run "$DDKIT" sample --pool "$OUT/mtt-ipc$ipc-pool-dgs/pool" \

@@ -11,7 +11,7 @@ namespace ddkit_test {
 inline ddkit::pipeline::PipelineOptions tiny_pipeline_options(const std::filesystem::path& out,
                                                               const std::string& method) {
   ddkit::pipeline::PipelineOptions options;
-  options.distill.method = method;
+  options.distill.method = ddkit::distill::parse_method(method);
   options.distill.ipc = 2;
   options.distill.pool_factor = 3;
   options.distill.matching.iterations = 2;

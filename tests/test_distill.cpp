@@ -245,7 +245,7 @@ TEST(GradientMatching, DsaRunResumesExactly) {
   const auto data = tiny_dataset();
   const auto dir = ddkit_test::fresh_dir("dsa_resume");
   distill::MatchingRunOptions options;
-  options.method = "dsa";
+  options.method = distill::Method::dsa;
   options.ipc = 1;  // published loops (1, 1)
   options.iterations = 3;
   options.quiet = true;

@@ -350,7 +350,7 @@ TEST(Dag, GuidanceMovesThePoolsDifficultyTowardTheTarget) {
 TEST(DistillDiffusion, WritesAPoolImageSetWithGeneratorInfo) {
   const auto data = ddkit_test::tiny_mnist_dataset("generative_mnist");
   distill::DistillOptions options;
-  options.method = "diffusion";
+  options.method = distill::Method::diffusion;
   options.ipc = 2;
   options.pool_factor = 2;
   options.seed = 1;

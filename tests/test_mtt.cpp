@@ -274,7 +274,7 @@ TEST(Mtt, RunResumesExactlyAndRecordsTheLearnedLr) {
   const auto data = tiny_dataset();
   const auto dir = ddkit_test::fresh_dir("mtt_run");
   distill::MatchingRunOptions options;
-  options.method = "mtt";
+  options.method = distill::Method::mtt;
   options.ipc = 1;
   options.iterations = 3;
   options.checkpoint_every = 1;

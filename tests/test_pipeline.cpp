@@ -145,7 +145,7 @@ TEST(Report, RendersAnImageSetAndAnEvalOutputAndRefusesAnythingElse) {
   eval.runs = 2;
   eval.training.epochs = 1;
   eval.quiet = true;
-  eval.out_dir = dir / "eval";
+  eval.out = dir / "eval";
   const auto result = train::evaluate_image_set(set, data, eval, (dir / "set").string());
   const auto eval_page = html_of(dir / "eval");
   EXPECT_NE(eval_page.find("<h1>ddkit eval: random on"), std::string::npos);

@@ -10,6 +10,7 @@
 #include "ddkit/train/model_io.h"
 #include "ddkit/train/observer.h"
 #include "ddkit/train/rng.h"
+#include "ddkit/train/trainer.h"
 #include "ddkit/util/error.h"
 #include "expect_error.h"
 #include "fixtures.h"
@@ -68,7 +69,7 @@ TEST(Evaluation, ResumeSkipsFinishedRunsAndMatchesAFullRun) {
   const auto set = ddkit_test::first_per_class(data, 2);
   const auto out = ddkit_test::fresh_dir("eval_resume");
   auto options = quick_eval(11);
-  options.out_dir = out;
+  options.out = out;
   options.runs = 1;
   train::evaluate_image_set(set, data, options);  // one run finished ...
   fs::rename(out / "results.json", out / "first.json");
@@ -82,7 +83,7 @@ TEST(Evaluation, ResumeSkipsFinishedRunsAndMatchesAFullRun) {
   options.resume = true;
   const auto resumed = train::evaluate_image_set(set, data, options);
   options.resume = false;
-  options.out_dir.clear();
+  options.out.clear();
   const auto full = train::evaluate_image_set(set, data, options);
   EXPECT_EQ(resumed.models[0].accuracies, full.models[0].accuracies);
   EXPECT_TRUE(fs::exists(out / "results.json"));
@@ -95,7 +96,7 @@ TEST(Evaluation, ResumeRefusesOtherSettings) {
   const auto out = ddkit_test::fresh_dir("eval_resume_other");
   std::ofstream(out / "results.partial.json") << R"({"protocol": {"epochs": 999}, "models": {}})";
   auto options = quick_eval(1);
-  options.out_dir = out;
+  options.out = out;
   options.resume = true;
   EXPECT_THROW(train::evaluate_image_set(set, data, options), Error);
 }
@@ -172,4 +173,28 @@ TEST(Observer, ObserverOfTheWrongShapeIsRejected) {
   train::ObserverOptions options;
   options.model_file = file.string();
   EXPECT_THROW(train::obtain_observer(data, options), Error);
+}
+
+TEST(Observer, EpochsMeansThatManyPasses) {
+  // An observer's --epochs E is E passes, not the evaluation protocol's E + 1:
+  // obtain_observer equals an exact-E training run and differs from the protocol's.
+  const auto data = tiny_dataset();
+  train::ObserverOptions options;
+  options.model = "convnet-w32";
+  options.epochs = 1;
+  options.seed = 3;
+  options.quiet = true;
+  const auto observer = train::obtain_observer(data, options);
+  train::TrainOptions exact;
+  exact.epochs = 1;
+  exact.extra_epoch = false;
+  ASSERT_EQ(train::passes(exact), 1);
+  const auto one_pass = train::train_on_training_split(data, options.model, exact, options.seed, "cpu", true);
+  train::TrainOptions protocol;
+  protocol.epochs = 1;
+  ASSERT_EQ(train::passes(protocol), 2);
+  const auto two_passes = train::train_on_training_split(data, options.model, protocol, options.seed, "cpu", true);
+  const auto weights = [](const std::shared_ptr<models::ClassifierImpl>& m) { return m->parameters().back(); };
+  EXPECT_TRUE(at::equal(weights(observer), weights(one_pass)));
+  EXPECT_FALSE(at::equal(weights(observer), weights(two_passes)));
 }

@@ -4,6 +4,7 @@ ddkit_test(test_augment ddkit_augment)
 ddkit_test(test_models ddkit_models)
 ddkit_test(test_train ddkit_train)
 ddkit_test(test_distill ddkit_distill)
+ddkit_test(test_distill_pools ddkit_distill)
 ddkit_test(test_data ddkit_data SOURCES test_data_idx.cpp test_data_errors.cpp test_data_cifar.cpp
            test_data_folder.cpp test_data_image_set.cpp test_data_tensor_io.cpp)
 ddkit_test(test_cli ddkit_data)

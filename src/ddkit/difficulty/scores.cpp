@@ -86,10 +86,11 @@ at::Tensor forgetting_counts(const data::Dataset& data, const at::Tensor& x, con
   auto events = at::zeros({x.size(0)}, at::kDouble);
   train::TrainOptions training;
   training.epochs = observer.epochs;
+  training.extra_epoch = false;  // as every observer: --observer-epochs E is E passes
   ProgressOptions progress_options;
   progress_options.quiet = observer.quiet;
   progress_options.unit = "epoch";
-  Progress progress("forgetting observer", training.epochs + 1, progress_options);
+  Progress progress("forgetting observer", train::passes(training), progress_options);
   train::train_classifier(*model, x, y, training, generator, [&](int64_t, double loss) {
     const auto correct = train::predict(*model, x).eq(y).to(at::kCPU);
     events += (previous & ~correct).to(at::kDouble);
@@ -98,7 +99,7 @@ at::Tensor forgetting_counts(const data::Dataset& data, const at::Tensor& x, con
     progress.advance(1, fmt::format("loss {:.4f}", loss));
   });
   progress.finish();
-  return events.masked_fill_(~ever, static_cast<double>(training.epochs + 1));
+  return events.masked_fill_(~ever, static_cast<double>(train::passes(training)));
 }
 
 }  // namespace

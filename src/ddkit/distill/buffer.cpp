@@ -1,6 +1,8 @@
 #include "ddkit/distill/buffer.h"
 
 #include <chrono>
+#include <tuple>
+#include <utility>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -52,22 +54,13 @@ json read_json(const fs::path& file) {
   return parsed;
 }
 
-}  // namespace
-
-void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
-  auto options = requested;
-  if (options.experts < 1 || options.epochs < 1) throw Error("--experts", "experts and epochs must be positive");
-  if (data.name == "mnist") options.dsa_options.strategy = augment::strategy_without_flip(options.dsa_options.strategy);
-  const auto device = train::parse_device(options.device);
-  const fs::path& dir = options.out;
-  const auto settings = settings_json(data, options);
+// Rank 0 checks a resumed directory's settings (or clears the experts of an
+// earlier buffer) and writes meta.json; returns the ConvNet's parameter count.
+int64_t prepare_directory(const data::Dataset& data, const BufferOptions& o, const json& settings, int rank) {
+  const fs::path& dir = o.out;
   std::error_code ec;
-  // Distributed: rank 0 alone reads and writes the directory (the others wait
-  // for its list of missing experts); experts go round by round.
-  const auto& world = options.world;
-  const int rank = dist::rank_of(world), ranks = dist::size_of(world);
   if (rank == 0) fs::create_directories(dir);
-  if (rank == 0 && options.resume && fs::exists(dir / "meta.json", ec)) {
+  if (rank == 0 && o.resume && fs::exists(dir / "meta.json", ec)) {
     const auto old = read_json(dir / "meta.json");
     if (old.value("settings", json()) != settings) {
       throw Error((dir / "meta.json").string(), "was written with other settings; remove it or drop --resume");
@@ -79,42 +72,111 @@ void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
     }
   }
   const int64_t parameter_count =
-      models::FunctionalConvNet{{data.channels, data.height, data.width}, data.num_classes, options.width,
-                                options.depth}
+      models::FunctionalConvNet{{data.channels, data.height, data.width}, data.num_classes, o.width, o.depth}
           .parameter_count();
   json meta = {{"settings", settings},
-               {"experts", options.experts},
+               {"experts", o.experts},
                {"parameter_count", parameter_count},
                {"format", "expert_<e>.pt: float32 [epochs + 1, parameter_count]; row k = ConvNet parameters "
                           "(in parameters() order, flattened) after k epochs"},
                {"ddkit_version", DDKIT_VERSION}};
   if (rank == 0) write_file_atomic(dir / "meta.json", meta.dump(2));
+  return parameter_count;
+}
 
+// The experts still to train (at most stop_after): rank 0 decides, the others
+// receive its list.
+std::vector<int64_t> missing_experts(const BufferOptions& o, const std::shared_ptr<dist::Context>& world, int rank) {
+  std::error_code ec;
   std::vector<int64_t> todo;
-  for (int64_t e = 0; rank == 0 && e < options.experts; ++e) {
-    if (!(options.resume && fs::exists(expert_file(dir, e), ec))) todo.push_back(e);
+  for (int64_t e = 0; rank == 0 && e < o.experts; ++e) {
+    if (!(o.resume && fs::exists(expert_file(o.out, e), ec))) todo.push_back(e);
   }
-  if (options.stop_after > 0 && static_cast<int64_t>(todo.size()) > options.stop_after) todo.resize(options.stop_after);
-  if (ranks > 1) todo = json::parse(world->broadcast_string(json(todo).dump())).get<std::vector<int64_t>>();
+  if (o.stop_after > 0 && static_cast<int64_t>(todo.size()) > o.stop_after) todo.resize(o.stop_after);
+  if (dist::size_of(world) > 1) {
+    todo = json::parse(world->broadcast_string(json(todo).dump())).get<std::vector<int64_t>>();
+  }
+  return todo;
+}
+
+// The training data on the run's device (the test split only if logged).
+struct ExpertData {
+  const data::Dataset& data;
+  at::Tensor images, labels, test_images, test_labels;
+  bool test = false;
+};
+
+// One expert's trajectory: its parameters after each of o.epochs epochs (row
+// 0 = the initialisation) and its log (expert_<e>.json).
+std::pair<at::Tensor, std::string> train_expert(const ExpertData& d, const BufferOptions& o, int64_t e,
+                                                Progress& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  auto generator = train::seed_unit_of_work(iteration_seed(o.seed, e));
+  models::ConvNetOptions net_options;
+  net_options.shape = {d.data.channels, d.data.height, d.data.width};
+  net_options.num_classes = d.data.num_classes;
+  net_options.width = o.width;
+  net_options.depth = o.depth;
+  models::ConvNet net(net_options);
+  net->to(d.images.device());
+  net->train();
+  // Plain SGD at a constant lr (buffer.py: momentum 0, l2 0, no --decay).
+  torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(o.lr));
+  std::vector<at::Tensor> rows{models::flatten_parameters(*net).to(at::kCPU)};
+  json log = json::array();
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    const double train_loss = train::train_epoch(
+        *net, d.images, d.labels, optimizer, o.batch_size, o.dsa ? &o.dsa_options : nullptr, generator,
+        [&](int64_t batch) {
+          progress.advance(batch, fmt::format("expert {}/{} epoch {}/{}", e + 1, o.experts, epoch + 1, o.epochs));
+        });
+    rows.push_back(models::flatten_parameters(*net).to(at::kCPU));
+    json entry = {{"epoch", epoch + 1}, {"train_loss", train_loss}};
+    if (d.test) entry["test_accuracy"] = train::test_accuracy(*net, d.test_images, d.test_labels);
+    if (!o.quiet) {
+      spdlog::info("expert {}/{} epoch {}/{}: loss {:.4f}{}", e + 1, o.experts, epoch + 1, o.epochs,
+                   entry["train_loss"].get<double>(),
+                   d.test ? fmt::format(", test accuracy {:.2f}%", entry["test_accuracy"].get<double>()) : "");
+    }
+    log.push_back(entry);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {at::stack(rows).contiguous(),
+          json{{"expert", e}, {"seed", iteration_seed(o.seed, e)}, {"epochs", log}, {"wall_seconds", seconds}}.dump(2)};
+}
+
+}  // namespace
+
+void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
+  auto options = requested;
+  if (options.experts < 1 || options.epochs < 1) throw Error("--experts", "experts and epochs must be positive");
+  if (data.name == "mnist") options.dsa_options.strategy = augment::strategy_without_flip(options.dsa_options.strategy);
+  const auto device = train::parse_device(options.device);
+  const fs::path& dir = options.out;
+  // Distributed: rank 0 alone reads and writes the directory (the others wait
+  // for its list of missing experts); experts go round by round.
+  const auto& world = options.world;
+  const int rank = dist::rank_of(world), ranks = dist::size_of(world);
+  const int64_t parameter_count = prepare_directory(data, options, settings_json(data, options), rank);
+  const auto todo = missing_experts(options, world, rank);
   if (todo.empty()) {
     spdlog::info("buffer {}: all {} experts are there", dir.string(), options.experts);
     return;
   }
 
-  const auto images = data.train.images.to(device);
-  const auto labels = data.train.labels.to(device);
-  const bool test = options.test_every_epoch && data.test.size() > 0;
-  const auto test_images = test ? data.test.images.to(device) : at::Tensor();
-  const auto test_labels = test ? data.test.labels.to(device) : at::Tensor();
-  const int64_t n = images.size(0);
-
+  ExpertData d{data, data.train.images.to(device), data.train.labels.to(device), {}, {}, false};
+  d.test = options.test_every_epoch && data.test.size() > 0;
+  if (d.test) {
+    d.test_images = data.test.images.to(device);
+    d.test_labels = data.test.labels.to(device);
+  }
   ProgressOptions progress_options;
   progress_options.quiet = options.quiet;
   progress_options.unit = "img";
   // Expert todo[i] is trained on rank i % ranks; after each round of `ranks`
   // experts every trajectory goes to rank 0 (broadcast from its owner), which writes it.
   const int64_t mine = (static_cast<int64_t>(todo.size()) - rank + ranks - 1) / ranks;
-  Progress progress("buffer", mine * options.epochs * n, progress_options);
+  Progress progress("buffer", mine * options.epochs * d.images.size(0), progress_options);
   at::Tensor own_rows;
   std::string own_log;
   auto end_of_round = [&](size_t i) {
@@ -133,46 +195,9 @@ void build_buffer(const data::Dataset& data, const BufferOptions& requested) {
     }
   };
   for (size_t i = 0; i < todo.size(); ++i) {
-    const int64_t e = todo[i];
-    if (static_cast<int>(i % static_cast<size_t>(ranks)) != rank) {
-      end_of_round(i);
-      continue;
+    if (static_cast<int>(i % static_cast<size_t>(ranks)) == rank) {
+      std::tie(own_rows, own_log) = train_expert(d, options, todo[i], progress);
     }
-    const auto start = std::chrono::steady_clock::now();
-    auto generator = train::seed_unit_of_work(iteration_seed(options.seed, e));
-    models::ConvNetOptions net_options;
-    net_options.shape = {data.channels, data.height, data.width};
-    net_options.num_classes = data.num_classes;
-    net_options.width = options.width;
-    net_options.depth = options.depth;
-    models::ConvNet net(net_options);
-    net->to(device);
-    net->train();
-    // Plain SGD at a constant lr (buffer.py: momentum 0, l2 0, no --decay).
-    torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(options.lr));
-    std::vector<at::Tensor> rows{models::flatten_parameters(*net).to(at::kCPU)};
-    json log = json::array();
-    for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-      const double train_loss = train::train_epoch(
-          *net, images, labels, optimizer, options.batch_size, options.dsa ? &options.dsa_options : nullptr, generator,
-          [&](int64_t batch) {
-            progress.advance(batch, fmt::format("expert {}/{} epoch {}/{}", e + 1, options.experts, epoch + 1,
-                                                options.epochs));
-          });
-      rows.push_back(models::flatten_parameters(*net).to(at::kCPU));
-      json entry = {{"epoch", epoch + 1}, {"train_loss", train_loss}};
-      if (test) entry["test_accuracy"] = train::test_accuracy(*net, test_images, test_labels);
-      if (!options.quiet) {
-        spdlog::info("expert {}/{} epoch {}/{}: loss {:.4f}{}", e + 1, options.experts, epoch + 1, options.epochs,
-                     entry["train_loss"].get<double>(),
-                     test ? fmt::format(", test accuracy {:.2f}%", entry["test_accuracy"].get<double>()) : "");
-      }
-      log.push_back(entry);
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    own_log = json{{"expert", e}, {"seed", iteration_seed(options.seed, e)}, {"epochs", log}, {"wall_seconds", seconds}}
-                  .dump(2);
-    own_rows = at::stack(rows).contiguous();
     end_of_round(i);
   }
   progress.finish();

@@ -22,6 +22,7 @@
 #include "ddkit/augment/dsa.h"
 #include "ddkit/data/dataset.h"
 #include "ddkit/models/functional_convnet.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::dist {
 class Context;
@@ -29,7 +30,9 @@ class Context;
 
 namespace ddkit::distill {
 
-struct BufferOptions {
+// RunSettings: expert e trains with seed iteration_seed(seed, e); resume keeps the
+// finished experts of the same settings (and may add experts).
+struct BufferOptions : RunSettings {
   int64_t experts = 10;        // reference: 100
   int64_t epochs = 20;         // train_epochs; reference: 50
   double lr = 0.01;            // lr_teacher
@@ -39,12 +42,7 @@ struct BufferOptions {
   int64_t width = 128;         // the ConvNet (instance norm, avg pooling)
   int64_t depth = 3;
   bool test_every_epoch = true;  // test accuracy after each epoch (as the reference prints it)
-  uint64_t seed = 0;             // expert e trains with seed iteration_seed(seed, e)
-  std::string device = "cpu";
-  bool quiet = false;
-  bool resume = false;           // keep finished experts of the same settings (may add experts)
   int64_t stop_after = 0;        // train at most this many experts now (0 = all)
-  std::filesystem::path out;
   // Distributed runs: the missing experts go round by round, the k-th of a
   // round on rank k; each trajectory is broadcast to rank 0, which writes
   // everything. Null: a world of one.

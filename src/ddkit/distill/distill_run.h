@@ -8,20 +8,29 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/data/image_set.h"
 #include "ddkit/distill/matching_run.h"
+#include "ddkit/distill/method.h"
 #include "ddkit/generative/generate_run.h"
 #include "ddkit/train/observer.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::distill {
 
-struct DistillOptions {
-  std::string method = "random";  // random | herding | dc | dsa | dm | mtt | diffusion
+// How a matching method builds a pool of pool_factor x ipc images per class:
+// runs — pool_factor independent distillations at ipc (seeds seed, seed + 1,
+// ...; each its own set in <out>.runs/run-<k>/, checkpointed and resumed on
+// its own), joined class by class; joint — one distillation of pool_factor x
+// ipc images per class (every class's matching signal spread over them all).
+enum class PoolMode { runs, joint };
+// "runs" | "joint"; anything else throws Error("--pool-mode", ...).
+PoolMode parse_pool_mode(const std::string& name);
+std::string pool_mode_name(PoolMode mode);
+
+struct DistillOptions : RunSettings {
+  Method method = Method::random;
   int64_t ipc = 10;
   int64_t pool_factor = 1;        // pool_factor x ipc images per class (a DGS pool)
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool quiet = false;
-  std::filesystem::path out;
-  train::ObserverOptions observer;  // herding's embedding
+  PoolMode pool_mode = PoolMode::runs;  // matching methods' pools (docs/methods/dgs.md "Pools")
+  train::ObserverOptions observer;  // herding's embedding; --init dgs's and DAG's prob scores
   MatchingRunOptions matching;      // dc | dsa | dm; its method/ipc/seed/... are set from the fields above
   // diffusion (docs/algorithms.md §11): generator file, DDIM, DAG; per_class/seed/device
   // are set from the fields above, DAG's observer from `observer`.
@@ -31,5 +40,9 @@ struct DistillOptions {
 // Builds the set and writes it to options.out (with its wall time in meta.json).
 // Returns an empty set when a matching run stopped early (--stop-after).
 data::ImageSet distill_set(const data::Dataset& data, const DistillOptions& options);
+
+// Where a runs pool keeps its k-th run: <out>.runs/run-<k>/ (run 0 is the
+// method at plain IPC with the pool's seed).
+std::filesystem::path pool_run_dir(const std::filesystem::path& out, int64_t k);
 
 }  // namespace ddkit::distill

@@ -9,6 +9,7 @@
 #include "ddkit/data/tensor_io.h"
 #include "ddkit/dist/context.h"
 #include "ddkit/distill/baselines.h"
+#include "ddkit/distill/dgs_selection.h"
 #include "ddkit/distill/sdc.h"
 #include "ddkit/train/device.h"
 #include "ddkit/train/rng.h"
@@ -24,13 +25,22 @@ namespace {
 
 // Every setting that shapes the result (meta.json; a checkpoint must match it).
 json settings_json(const MatchingRunOptions& o, int64_t iterations) {
-  json s = {{"method", o.method}, {"ipc", o.ipc}, {"pool_factor", o.pool_factor},
-            {"iterations", iterations}, {"init", o.init}, {"seed", o.seed}};
-  if (o.method == "dm") {
+  json s = {{"method", method_name(o.method)}, {"ipc", o.ipc}, {"pool_factor", o.pool_factor},
+            {"iterations", iterations}, {"init", init_name(o.init)}, {"seed", o.seed}};
+  if (o.init == Init::dgs) {
+    s["init_target"] = o.init_target;
+    if (!o.init_scores_file.empty()) {
+      s["init_scores"] = o.init_scores_file;
+    } else {
+      s["init_observer"] = {{"model_file", o.observer.model_file}, {"model", o.observer.model},
+                            {"epochs", o.observer.epochs}};
+    }
+  }
+  if (o.method == Method::dm) {
     s.update({{"batch_real", o.dm.batch_real}, {"lr_images", o.dm.lr_images}, {"momentum", o.dm.momentum},
               {"dsa", o.dm.dsa}, {"dsa_strategy", o.dm.dsa ? o.dm.dsa_options.strategy : ""}, {"model", o.dm.model},
               {"sdc_lambda", o.dm.sdc_lambda}});
-  } else if (o.method == "mtt") {
+  } else if (o.method == Method::mtt) {
     const auto& m = o.mtt;
     s.update({{"buffer", m.buffer.string()}, {"syn_steps", m.syn_steps}, {"expert_epochs", m.expert_epochs},
               {"max_start_epoch", m.max_start_epoch}, {"lr_images", m.lr_images}, {"lr_lr", m.lr_lr},
@@ -51,10 +61,8 @@ json settings_json(const MatchingRunOptions& o, int64_t iterations) {
 // filled in: DC/DSA loops for the IPC [ddkit: the final IPC's, also for pools],
 // DSA on for "dsa", no flip for digit data (the DSA paper's MNIST strategy).
 MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
-  if (o.method != "dm" && o.method != "dc" && o.method != "dsa" && o.method != "mtt") {
-    throw Error("--method", "unknown matching method '" + o.method + "'");
-  }
-  if (o.method == "mtt") {
+  if (!is_matching(o.method)) throw Error("--method", method_name(o.method) + " is not a matching method");
+  if (o.method == Method::mtt) {
     // The reference CIFAR-10 row for the final IPC [ddkit: also for pools];
     // batch_syn 0 = all images; start epochs capped by the buffer's length.
     auto& m = o.mtt;
@@ -79,8 +87,8 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
       m.max_start_epoch = cap;
     }
   }
-  if (o.method == "dc" || o.method == "dsa") {
-    o.dc.dsa = o.method == "dsa";
+  if (o.method == Method::dc || o.method == Method::dsa) {
+    o.dc.dsa = o.method == Method::dsa;
     if (o.dc.outer_loop <= 0 || o.dc.inner_loop <= 0) {
       const auto [outer, inner] = dc_loops(o.ipc);
       if (o.dc.outer_loop <= 0) o.dc.outer_loop = outer;
@@ -97,8 +105,32 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
   o.dm.world = o.dc.world = o.mtt.world = o.world;
   o.dc.sdc_lambda = lambda;
   o.mtt.sdc_lambda = lambda;
-  if (o.iterations < 0) o.iterations = o.method == "dm" ? 20000 : o.method == "mtt" ? 5000 : 1000;
+  if (o.iterations < 0) o.iterations = o.method == Method::dm ? 20000 : o.method == Method::mtt ? 5000 : 1000;
   return o;
+}
+
+// Initialisation: distinct real images per class (a pool's images are
+// distinct too), Gaussian noise, or real images picked by DGS.
+data::ImageSet initial_set(const data::Dataset& data, const MatchingRunOptions& o) {
+  if (o.init == Init::dgs) {
+    DgsSelectionOptions dgs;
+    dgs.per_class = o.ipc * o.pool_factor;
+    dgs.target = o.init_target;
+    dgs.scores_file = o.init_scores_file;
+    dgs.observer = o.observer;
+    dgs.observer.settings() = o.nested();
+    dgs.seed = o.seed;
+    return select_dgs(data, dgs);
+  }
+  RandomOptions init;
+  init.ipc = o.ipc;
+  init.pool_factor = o.pool_factor;
+  init.seed = o.seed;
+  auto initial = select_random(data, init);
+  if (o.init == Init::noise) {
+    initial.images = at::randn(initial.images.sizes(), train::make_generator(o.seed), at::kFloat);
+  }
+  return initial;
 }
 
 fs::path checkpoint_dir(const fs::path& out) {
@@ -110,27 +142,33 @@ fs::path checkpoint_dir(const fs::path& out) {
 
 }  // namespace
 
+Init parse_init(const std::string& name) {
+  if (name == "real") return Init::real;
+  if (name == "noise") return Init::noise;
+  if (name == "dgs") return Init::dgs;
+  throw Error("--init", "must be real, noise or dgs, not '" + name + "'");
+}
+
+std::string init_name(Init init) {
+  switch (init) {
+    case Init::real: return "real";
+    case Init::noise: return "noise";
+    case Init::dgs: return "dgs";
+  }
+  return "real";
+}
+
 uint64_t iteration_seed(uint64_t seed, int64_t iteration) {
   return seed * 1000003ULL + static_cast<uint64_t>(iteration);
 }
 
 data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions& requested) {
   const auto options = resolved(data, requested);
-  if (options.init != "real" && options.init != "noise") throw Error("--init", "must be real or noise");
   const auto device = train::parse_device(options.device);
   const int64_t per_class = options.ipc * options.pool_factor;
   const auto start_time = std::chrono::steady_clock::now();
 
-  // Initialisation: distinct real images per class (a pool's images are
-  // distinct too), or Gaussian noise.
-  RandomOptions init;
-  init.ipc = options.ipc;
-  init.pool_factor = options.pool_factor;
-  init.seed = options.seed;
-  auto initial = select_random(data, init);
-  if (options.init == "noise") {
-    initial.images = at::randn(initial.images.sizes(), train::make_generator(options.seed), at::kFloat);
-  }
+  auto initial = initial_set(data, options);
   const auto settings = settings_json(options, options.iterations);
   const auto ckpt = checkpoint_dir(options.out);
   int64_t first_iteration = 0;
@@ -147,12 +185,12 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
     start_images = data::load_tensor(ckpt / "images.pt");
     start_velocity = data::load_tensor(ckpt / "velocity.pt");
     start_state = state;
-    spdlog::info("resuming {} at iteration {}", options.method, first_iteration);
+    spdlog::info("resuming {} at iteration {}", method_name(options.method), first_iteration);
   }
   std::unique_ptr<MatchingDistiller> owned;
-  if (options.method == "dm") {
+  if (options.method == Method::dm) {
     owned = std::make_unique<DmDistiller>(data, start_images.to(device), per_class, options.dm);
-  } else if (options.method == "mtt") {
+  } else if (options.method == Method::mtt) {
     owned = std::make_unique<MttDistiller>(data, start_images.to(device), per_class, options.mtt,
                                            open_buffer(options.mtt.buffer, data));
   } else {
@@ -168,7 +206,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
 
   ProgressOptions progress_options;
   progress_options.quiet = options.quiet;
-  Progress progress(options.method, options.iterations - first_iteration, progress_options);
+  Progress progress(method_name(options.method), options.iterations - first_iteration, progress_options);
   // The loss log and the wall time so far are part of the state, so a resumed
   // run's meta.json covers every iteration and the whole run's time.
   const bool resumed = start_state.is_object();

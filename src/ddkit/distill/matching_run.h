@@ -8,7 +8,10 @@
 #include "ddkit/data/image_set.h"
 #include "ddkit/distill/dc.h"
 #include "ddkit/distill/dm.h"
+#include "ddkit/distill/method.h"
 #include "ddkit/distill/mtt.h"
+#include "ddkit/train/observer.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::dist {
 class Context;
@@ -16,20 +19,26 @@ class Context;
 
 namespace ddkit::distill {
 
-struct MatchingRunOptions {
-  std::string method = "dm";      // dm | dc | dsa | mtt
+enum class Init { real, noise, dgs };
+// "real" | "noise" | "dgs"; anything else throws Error("--init", ...).
+Init parse_init(const std::string& name);
+std::string init_name(Init init);
+
+// RunSettings: the checkpoint lives in <out>.checkpoint/ (resume continues from it).
+struct MatchingRunOptions : RunSettings {
+  Method method = Method::dm;     // dm | dc | dsa | mtt
   int64_t ipc = 10;
   int64_t pool_factor = 1;        // distill pool_factor x ipc images per class
   int64_t iterations = -1;        // -1: the published budget (DM 20000, DC/DSA 1000, MTT 5000)
-  std::string init = "real";      // real (distinct random real images) | noise
+  // real: distinct random real images per class; noise: Gaussian noise; dgs:
+  // real images picked per class by DGS (dgs_selection.h) with init_target.
+  Init init = Init::real;
+  std::string init_target = "original";  // --init dgs: any DGS target
+  std::string init_scores_file;   // --init dgs: metadata.jsonl of `ddkit score --split train`; empty: scored here
+  train::ObserverOptions observer;  // --init dgs without init_scores_file: the prob observer
   int64_t checkpoint_every = 100; // iterations between checkpoints (0 = none)
-  bool resume = false;
   int64_t stop_after = 0;         // run at most this many iterations now, checkpoint, stop (0 = all)
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool quiet = false;
   double sdc_lambda = -1;         // SDC λ for dm.sdc_lambda / dc.sdc_lambda; < 0: default_sdc_lambda(method, ipc)
-  std::filesystem::path out;      // the checkpoint lives in <out>.checkpoint/
   std::shared_ptr<dist::Context> world;  // distributed runs (dm/dc/mtt .world); rank 0 writes; null: one process
   DmOptions dm;
   DcOptions dc;  // outer_loop/inner_loop 0: the published loops for `ipc` (dc_loops)

@@ -7,7 +7,7 @@
 
 namespace ddkit::distill {
 
-double default_sdc_lambda(const std::string& method, int64_t ipc) {
+double default_sdc_lambda(Method method, int64_t ipc) {
   // The sweeps on Fashion-MNIST, seed 0, 5 evaluation runs each (README
   // "Results: matching methods"; examples/sdc_sweep.sh, examples/mtt_fashion_mnist.sh).
   // IPC 1 (DC/DSA 50 iterations, DM 300, MTT 20; λ in {0, 0.01, 0.1, 1}, MTT
@@ -18,9 +18,9 @@ double default_sdc_lambda(const std::string& method, int64_t ipc) {
   // (77.24 -> 77.23 %, 80.63 -> 80.59 %), DSA tied (77.91 -> 77.93 %, a
   // seventeenth of its std of 0.34). So SDC is on only where it gained at least
   // 0.1 points (each gain under one std); ties and IPCs not swept are off.
-  if (ipc == 1 && method == "dm") return 0.1;
-  if (ipc == 1 && method == "mtt") return 1e-3;
-  if (ipc == 10 && method == "mtt") return 1e-4;
+  if (ipc == 1 && method == Method::dm) return 0.1;
+  if (ipc == 1 && method == Method::mtt) return 1e-3;
+  if (ipc == 10 && method == Method::mtt) return 1e-4;
   return 0.0;
 }
 

@@ -8,16 +8,18 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "ddkit/distill/method.h"
+
 namespace ddkit::models {
 class ClassifierImpl;
 }
 
 namespace ddkit::distill {
 
-// The default λ for a method (dc, dsa, dm) and final IPC: the best value of
+// The default λ for a matching method and final IPC: the best value of
 // ddkit's sweep on Fashion-MNIST (examples/sdc_sweep.sh; README "SDC sweep").
 // The paper does not publish its λ.
-double default_sdc_lambda(const std::string& method, int64_t ipc);
+double default_sdc_lambda(Method method, int64_t ipc);
 
 // ‖g‖₂ of the gradients of all parameters taken together (one flat vector).
 at::Tensor gradient_norm(const std::vector<at::Tensor>& gradients);

@@ -49,9 +49,7 @@ data::ImageSet generate_with(UNetImpl& model, const GeneratorInfo& info, const d
     target = sampling::parse_target(o.dag_target);
     check_dag_target(target);  // before the observer is trained
     auto observer_options = o.observer;
-    observer_options.seed = o.seed;
-    observer_options.device = o.device;
-    observer_options.quiet = o.quiet;
+    observer_options.settings() = o.nested();
     observer = train::obtain_observer(data, observer_options);
     observer->eval();
     for (auto& p : observer->parameters()) p.set_requires_grad(false);

@@ -10,10 +10,11 @@
 #include "ddkit/generative/generator_io.h"
 #include "ddkit/generative/sampler.h"
 #include "ddkit/train/observer.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::generative {
 
-struct GenerateOptions {
+struct GenerateOptions : RunSettings {
   std::filesystem::path generator_file;  // DIR/model.pt of `ddkit gen-train`
   int64_t per_class = 10;
   SamplerOptions sampler;
@@ -24,9 +25,6 @@ struct GenerateOptions {
   std::string dag_target = "original";   // a DGS target (§10 step 4)
   std::string original_scores_file;      // metadata.jsonl of `ddkit score --split train`; empty: scored here
   train::ObserverOptions observer;       // DAG's observer (prob score)
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool quiet = false;
 };
 
 // Generates per_class images of every class. Class c's noise comes from its

@@ -168,9 +168,7 @@ json evaluate_generator(const data::Dataset& data, const GenEvalOptions& o) {
     generate.per_class = o.quality.images / data.num_classes;
     generate.sampler = o.sampler;
     generate.batch = o.batch;
-    generate.seed = o.quality.seed;
-    generate.device = o.quality.device;
-    generate.quiet = o.quality.quiet;
+    generate.settings() = o.quality.nested();
     set = generate_set(data, generate);
     source = {{"generator", o.generator_file.string()}, {"solver", to_string(o.sampler.solver)},
               {"sampling_steps", o.sampler.steps}, {"guidance", o.sampler.guidance},

@@ -24,6 +24,7 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/generative/sampler.h"
 #include "ddkit/models/classifier.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::generative {
 
@@ -44,13 +45,10 @@ at::Tensor symmetric_sqrt(const at::Tensor& matrix);
 // (scipy.linalg.sqrtm's route in pytorch-fid) is needed.
 double frechet_distance(const GaussianStats& a, const GaussianStats& b);
 
-struct QualityOptions {
+struct QualityOptions : RunSettings {
   int64_t images = 10000;        // generated images, balanced over the classes
   int64_t extractor_epochs = 3;  // [ddkit] the feature ConvNet-3's training on the real split
   int64_t cas_epochs = 10;       // [ddkit] CAS training epochs (exactly; no augmentation); 0 = no CAS
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool quiet = false;
   std::filesystem::path cache_dir;  // empty: train::default_cache_dir()
 };
 

@@ -106,9 +106,7 @@ class QualitySignal {
     QualityOptions q;
     q.extractor_epochs = o.fid_extractor_epochs;
     q.cas_epochs = 0;
-    q.seed = o.seed;
-    q.device = o.device;
-    q.quiet = o.quiet;
+    q.settings() = o.nested();
     meter_ = std::make_unique<QualityMeter>(data, q);
     // At most the smallest class of the training split (the real reference's subset).
     const int64_t smallest = torch::bincount(data.train.labels, {}, data.num_classes).min().item<int64_t>();
@@ -119,8 +117,7 @@ class QualitySignal {
     GenerateOptions g;
     g.per_class = per_class_;
     g.sampler = options_.fid_sampler;
-    g.seed = options_.seed;
-    g.device = options_.device;
+    g.settings() = options_.nested();
     g.quiet = true;
     return meter_->fid(generate_with(ema, info, data_, g).images);
   }
@@ -135,9 +132,7 @@ class QualitySignal {
   double real_fid_ = 0;
 };
 
-}  // namespace
-
-nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions& o) {
+void check_options(const data::Dataset& data, const GenTrainOptions& o) {
   if (o.out.empty()) throw Error("--out", "gen-train needs an output directory");
   if (o.steps < 1 || o.batch < 1) throw Error("--steps", "steps and batch must be >= 1");
   if (data.train.size() == 0) throw Error(data.spec, "has no training images");
@@ -145,10 +140,9 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   if (o.fid_every > 0 && o.fid_every % o.checkpoint_every != 0) {
     throw Error("--fid-every", fmt::format("must be a multiple of --checkpoint-every ({})", o.checkpoint_every));
   }
-  torch::AutoGradMode enable_grad(true);
-  const auto device = train::parse_device(o.device);
-  train::seed_unit_of_work(o.seed);  // parameter initialisation
+}
 
+GeneratorInfo generator_info(const data::Dataset& data, const GenTrainOptions& o) {
   GeneratorInfo info;
   info.unet = o.unet;
   info.unet.image_channels = data.channels;
@@ -157,6 +151,86 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   info.dataset = data.spec;
   info.height = data.height;
   info.width = data.width;
+  return info;
+}
+
+// The mean loss of the last 100 steps (the progress line and the curve).
+class LossWindow {
+ public:
+  double add(double value) {
+    recent_.push_back(value);
+    sum_ += value;
+    if (recent_.size() > 100) {
+      sum_ -= recent_.front();
+      recent_.pop_front();
+    }
+    return average();
+  }
+  double average() const { return recent_.empty() ? 0.0 : sum_ / recent_.size(); }
+
+ private:
+  std::deque<double> recent_;
+  double sum_ = 0;
+};
+
+// What progress.json keeps across a resume: the loss and FID curves and the
+// training time so far.
+struct TrainingLog {
+  nlohmann::json curve = nlohmann::json::array(), fid_curve = nlohmann::json::array();
+  double previous_seconds = 0;
+};
+
+TrainingLog read_training_log(const fs::path& out) {
+  TrainingLog log;
+  std::error_code ec;
+  if (!fs::exists(out / "progress.json", ec)) return log;
+  const auto bytes = read_file_bytes(out / "progress.json");
+  const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
+  log.previous_seconds = j.value("train_seconds", 0.0);
+  log.curve = j.value("curve", nlohmann::json::array());
+  log.fid_curve = j.value("fid_curve", nlohmann::json::array());
+  return log;
+}
+
+// The training split in the model's space, on the run's device.
+struct TrainingData {
+  at::Tensor images, labels;
+};
+
+// One optimiser step of the ε/v/x₀ loss (docs/algorithms.md §11) on a batch
+// drawn from step `step`'s own generator (so a resumed run draws as an
+// uninterrupted one), then the EMA update; returns the loss.
+double training_step(UNetImpl& model, UNetImpl& ema, torch::optim::Adam& optimizer, const NoiseSchedule& schedule,
+                     const TrainingData& d, const GenTrainOptions& o, int64_t step) {
+  const auto device = d.images.device();
+  const auto long_options = torch::TensorOptions(torch::kLong);
+  auto generator = step_generator(o.seed, step);
+  const auto index = torch::randint(d.images.size(0), {o.batch}, generator, long_options).to(device);
+  auto x0 = d.images.index_select(0, index);
+  auto y = d.labels.index_select(0, index);
+  const auto drop = torch::rand({o.batch}, generator) < o.label_dropout;
+  y = torch::where(drop.to(device), torch::full_like(y, model.null_class()), y);
+  const auto t = torch::randint(schedule.steps(), {o.batch}, generator, long_options).to(device);
+  const auto noise = torch::randn(x0.sizes(), generator, torch::TensorOptions(torch::kFloat)).to(device);
+  const double lr = o.lr * std::min(1.0, static_cast<double>(step + 1) / std::max<int64_t>(1, o.warmup));
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  optimizer.zero_grad();
+  auto loss = diffusion_loss(model, schedule, x0, y, t, noise, o.min_snr_gamma);
+  loss.backward();
+  torch::nn::utils::clip_grad_norm_(model.parameters(), o.grad_clip);
+  optimizer.step();
+  ema_update(model, ema, std::min(o.ema_decay, (1.0 + step) / (10.0 + step)));
+  return loss.item<double>();
+}
+
+}  // namespace
+
+nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions& o) {
+  check_options(data, o);
+  torch::AutoGradMode enable_grad(true);
+  const auto device = train::parse_device(o.device);
+  train::seed_unit_of_work(o.seed);  // parameter initialisation
+  GeneratorInfo info = generator_info(data, o);
   const NoiseSchedule schedule(info.schedule);
 
   UNet model(info.unet), ema(info.unet);  // a bad architecture fails before anything is written
@@ -185,9 +259,8 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
                  quality->images(), o.fid_every, quality->real_fid());
   }
 
-  const auto images = to_model_space(data.train.images, data.normalization).to(device);
-  const auto labels = data.train.labels.to(device);
-  const int64_t n = data.train.size();
+  const TrainingData training{to_model_space(data.train.images, data.normalization).to(device),
+                              data.train.labels.to(device)};
   auto write_model = [&](int64_t step, double loss, double seconds) {
     info.extra = {{"steps", step},   {"batch", o.batch},   {"lr", o.lr},         {"ema_decay", o.ema_decay},
                   {"seed", o.seed},  {"label_dropout", o.label_dropout}, {"min_snr_gamma", o.min_snr_gamma},
@@ -197,24 +270,12 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   };
 
   model->train();
-  std::deque<double> recent;  // losses of the last 100 steps
-  double recent_sum = 0;
-  nlohmann::json curve = nlohmann::json::array(), fid_curve = nlohmann::json::array();
+  LossWindow window;
+  TrainingLog log = start > 0 ? read_training_log(o.out) : TrainingLog{};
   double excluded_seconds = 0;  // spent on the quality signal
   const auto wall_start = std::chrono::steady_clock::now();
-  double previous_seconds = 0;
-  if (start > 0) {
-    std::error_code ec;
-    if (fs::exists(o.out / "progress.json", ec)) {
-      const auto bytes = read_file_bytes(o.out / "progress.json");
-      const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
-      previous_seconds = j.value("train_seconds", 0.0);
-      curve = j.value("curve", nlohmann::json::array());
-      fid_curve = j.value("fid_curve", nlohmann::json::array());
-    }
-  }
   auto seconds_so_far = [&] {
-    return previous_seconds - excluded_seconds +
+    return log.previous_seconds - excluded_seconds +
            std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   };
   ProgressOptions progress_options;
@@ -223,40 +284,15 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   // After a resume the bar counts the remaining steps (its rate and ETA are this run's).
   Progress progress(start > 0 ? fmt::format("gen-train (from step {})", start) : std::string("gen-train"),
                     std::max<int64_t>(0, o.steps - start), progress_options);
-  const auto long_options = torch::TensorOptions(torch::kLong);
   for (int64_t step = start; step < o.steps; ++step) {
-    auto generator = step_generator(o.seed, step);
-    const auto index = torch::randint(n, {o.batch}, generator, long_options).to(device);
-    auto x0 = images.index_select(0, index);
-    auto y = labels.index_select(0, index);
-    const auto drop = torch::rand({o.batch}, generator) < o.label_dropout;
-    y = torch::where(drop.to(device), torch::full_like(y, model->null_class()), y);
-    const auto t = torch::randint(schedule.steps(), {o.batch}, generator, long_options).to(device);
-    const auto noise = torch::randn(x0.sizes(), generator, torch::TensorOptions(torch::kFloat)).to(device);
-    const double lr = o.lr * std::min(1.0, static_cast<double>(step + 1) / std::max<int64_t>(1, o.warmup));
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-    optimizer.zero_grad();
-    auto loss = diffusion_loss(*model, schedule, x0, y, t, noise, o.min_snr_gamma);
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
-    optimizer.step();
-    ema_update(*model, *ema, std::min(o.ema_decay, (1.0 + step) / (10.0 + step)));
-
-    const double value = loss.item<double>();
-    recent.push_back(value);
-    recent_sum += value;
-    if (recent.size() > 100) {
-      recent_sum -= recent.front();
-      recent.pop_front();
-    }
-    const double average = recent_sum / recent.size();
-    if ((step + 1) % 100 == 0) curve.push_back({{"step", step + 1}, {"loss", average}});
+    const double average = window.add(training_step(*model, *ema, optimizer, schedule, training, o, step));
+    if ((step + 1) % 100 == 0) log.curve.push_back({{"step", step + 1}, {"loss", average}});
     if (quality && ((step + 1) % o.fid_every == 0 || step + 1 == o.steps)) {
       // Timed apart from training: train_seconds counts the optimiser's steps only.
       const auto before = std::chrono::steady_clock::now();
       const double fid = quality->fid(*ema, info);
       excluded_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
-      fid_curve.push_back({{"step", step + 1}, {"fid", fid}, {"images", quality->images()}});
+      log.fid_curve.push_back({{"step", step + 1}, {"fid", fid}, {"images", quality->images()}});
       spdlog::info("gen-train: step {}: FID {:.2f} on {} EMA samples (real vs real {:.2f})", step + 1, fid,
                    quality->images(), quality->real_fid());
     }
@@ -267,17 +303,17 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
       write_file_atomic(o.out / "progress.json",
                         nlohmann::json{{"step", step + 1},
                                        {"train_seconds", seconds_so_far()},
-                                       {"curve", curve},
-                                       {"fid_curve", fid_curve}}
+                                       {"curve", log.curve},
+                                       {"fid_curve", log.fid_curve}}
                             .dump());
     }
   }
-  const double last = recent.empty() ? 0.0 : recent_sum / recent.size();
+  const double last = window.average();
   progress.finish(fmt::format("loss {:.4f}", last));
   if (start >= o.steps) write_model(o.steps, last, seconds_so_far());
   nlohmann::json result = to_json(info);
-  result["curve"] = curve;
-  result["fid_curve"] = fid_curve;
+  result["curve"] = log.curve;
+  result["fid_curve"] = log.fid_curve;
   result["min_snr_gamma"] = o.min_snr_gamma;
   write_file_atomic(o.out / "train.json", result.dump(2));
   spdlog::info("gen-train: wrote {} ({} steps, {:.0f} s)", (o.out / "model.pt").string(), o.steps, seconds_so_far());

@@ -22,10 +22,13 @@
 #include "ddkit/generative/sampler.h"
 #include "ddkit/generative/schedule.h"
 #include "ddkit/generative/unet.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::generative {
 
-struct GenTrainOptions {
+// RunSettings: resume continues from out/checkpoint.pt; writes out/model.pt (EMA),
+// out/checkpoint.pt, out/train.json.
+struct GenTrainOptions : RunSettings {
   UNetOptions unet;                    // image_channels and num_classes come from the data
   ScheduleOptions schedule;
   double min_snr_gamma = 5.0;          // Hang et al.'s gamma; 0 = w(t) = 1
@@ -50,11 +53,6 @@ struct GenTrainOptions {
   int64_t fid_images = 500;
   SamplerOptions fid_sampler;
   int64_t fid_extractor_epochs = 3;
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool quiet = false;
-  bool resume = false;                 // continue from out/checkpoint.pt
-  std::filesystem::path out;           // writes out/model.pt (EMA), out/checkpoint.pt, out/train.json
 };
 
 // The per-sample DDPM loss averaged over the batch, for given t and noise

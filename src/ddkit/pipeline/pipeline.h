@@ -18,10 +18,13 @@
 #include "ddkit/pipeline/reference_accuracy.h"
 #include "ddkit/train/eval_protocol.h"
 #include "ddkit/train/observer.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::pipeline {
 
-struct PipelineOptions {
+// RunSettings: resume reuses finished stages and continues unfinished ones;
+// every stage writes its own directory under out.
+struct PipelineOptions : RunSettings {
   distill::DistillOptions distill;  // method, ipc, pool_factor (default 5 in the CLI), method flags
   std::string target = "original";  // DGS target (docs/algorithms.md §10)
   train::ObserverOptions observer;  // scores difficulty (prob), trained once and saved as observer.pt
@@ -39,11 +42,6 @@ struct PipelineOptions {
   // cached reference accuracies at the run's IPC and protocol.
   bool baselines = false;
   ReferenceOptions references;         // whole-data budget and cache (ipc, eval filled in here)
-  bool resume = false;                 // reuse finished stages, continue unfinished ones
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool quiet = false;
-  std::filesystem::path out;
 };
 
 // Runs every stage and writes out/results.json (also returned): per evaluated

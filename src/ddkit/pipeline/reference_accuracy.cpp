@@ -51,7 +51,7 @@ CachedRuns cached_evaluation(const std::filesystem::path& cache_dir, const std::
   }
   spdlog::info("{} reference for {}: training {} run(s) of {} epochs (cached afterwards in {})", kind, model, eval.runs,
                eval.training.epochs, cache_dir.string());
-  eval.out_dir.clear();
+  eval.out.clear();
   eval.resume = false;
   eval.baselines = json();
   const auto result = train::evaluate_image_set(set, data, eval, kind + " reference").models.front();

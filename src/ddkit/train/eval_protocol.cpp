@@ -111,7 +111,7 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
   const auto test_labels = data.test.labels.to(device);
   const models::ImageShape shape{data.channels, data.height, data.width};
 
-  const auto partial_file = options.out_dir.empty() ? std::filesystem::path() : options.out_dir / "results.partial.json";
+  const auto partial_file = options.out.empty() ? std::filesystem::path() : options.out / "results.partial.json";
   json partial = {{"protocol", protocol_json(options)}, {"models", json::object()}};
   std::error_code ec;
   const auto& world = options.world;
@@ -176,8 +176,8 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
     result.models.push_back(model_result);
   }
   result.wall_seconds = seconds_since(start);
-  if (root && !options.out_dir.empty()) {
-    write_file_atomic(options.out_dir / "results.json", result.to_json(options, set_description).dump(2) + "\n");
+  if (root && !options.out.empty()) {
+    write_file_atomic(options.out / "results.json", result.to_json(options, set_description).dump(2) + "\n");
     std::filesystem::remove(partial_file, ec);
   }
   return result;

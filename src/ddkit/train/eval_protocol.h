@@ -12,6 +12,7 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/data/image_set.h"
 #include "ddkit/train/trainer.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::dist {
 class Context;
@@ -19,17 +20,14 @@ class Context;
 
 namespace ddkit::train {
 
-struct EvalOptions {
+// RunSettings: run r uses seed + r; resume skips the runs already recorded in
+// <out>/results.partial.json; results.json is written to out (if not empty).
+struct EvalOptions : RunSettings {
   std::vector<std::string> models = {"convnet"};
   int64_t runs = 5;
   // 300 epochs without augmentation (the DC setting) by default; the DSA
   // setting is dsa = true with 1000 epochs (EvalOptions::dsa_setting()).
   TrainOptions training;
-  uint64_t seed = 0;  // run r uses seed + r
-  std::string device = "cpu";
-  bool resume = false;  // skip runs already recorded in <out>/results.partial.json
-  bool quiet = false;
-  std::filesystem::path out_dir;  // results.json is written here (if not empty)
   // Distributed runs: the runs go round by round, run r of a round on rank
   // (r - first) % W; the accuracies are gathered after each round and rank 0
   // writes results(.partial).json. Null: a world of one.

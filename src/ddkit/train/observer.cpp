@@ -29,6 +29,9 @@ std::shared_ptr<models::ClassifierImpl> obtain_observer(const data::Dataset& dat
   }
   TrainOptions training;
   training.epochs = options.epochs;
+  // An observer is not an evaluated set: --epochs E means E passes (the lr
+  // decayed for the second half), not the protocol's E + 1.
+  training.extra_epoch = false;
   return train_on_training_split(data, options.model, training, options.seed, options.device, options.quiet);
 }
 

@@ -7,16 +7,14 @@
 #include "ddkit/data/dataset.h"
 #include "ddkit/models/classifier.h"
 #include "ddkit/train/trainer.h"
+#include "ddkit/util/run_settings.h"
 
 namespace ddkit::train {
 
-struct ObserverOptions {
+struct ObserverOptions : RunSettings {
   std::string model_file;        // a `ddkit train` output; empty = train one now
   std::string model = "convnet";
-  int64_t epochs = 2;            // [ddkit] short by default: a CPU budget
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool quiet = false;
+  int64_t epochs = 2;            // [ddkit] short by default: a CPU budget; exactly this many passes
 };
 
 // Train a freshly initialised `model_name` on the whole training split (the
