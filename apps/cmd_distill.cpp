@@ -29,7 +29,8 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
   command
       .add_option_function<std::string>(
           "--init", [&m](const std::string& name) { m.init = distill::parse_init(name); },
-          "real (random real images) | noise | dgs (real images picked by DGS with --init-target)")
+          "Initial images of a matching method (and --method random's images): real (random real images) | noise | "
+          "dgs (real images picked by DGS with --init-target)")
       ->check(CLI::IsMember({"real", "noise", "dgs"}))
       ->default_str(distill::init_name(m.init));
   command.add_option("--init-target", m.init_target, "--init dgs: the DGS target (original | ground | hill | slope | cliff | random | FILE.json)")

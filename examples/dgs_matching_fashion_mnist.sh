@@ -3,13 +3,15 @@
 # run, and DGS-guided initialisation, each beside its controls — the table of
 # docs/results.md "DGS for the matching methods" and docs/results/matching.json.
 #   observer ConvNet (OBSERVER_EPOCHS) -> prob scores of the training split, then per
-#   method and IPC these sets, each evaluated RUNS times under the method's protocol:
+#   method, IPC and budget (ITERS) these sets in OUT/<method>-ipc<IPC>-it<ITERS>/, each
+#   evaluated RUNS times under the method's protocol:
 #     plain              the method from random real images (seed SEED)
-#     real-random        random real images, not distilled
 #     init-dgs-T         the method from real images picked by DGS with target T (--init dgs)
-#     real-dgs-T         those DGS-picked real images, not distilled (--iterations 0)
 #     pool-M-dgs-T       DGS (target T, REPEAT selections) from a pool of K x IPC (--pool-mode M)
 #     pool-M-random      a random pick from the same pool (target random, REPEAT selections)
+#   and, per method and IPC, the starting points themselves in OUT/<method>-ipc<IPC>-it0/:
+#     real-random        random real images, not distilled (plain's start)
+#     real-dgs-T         the DGS-picked real images, not distilled (init-dgs-T's start)
 #   A row of REPEAT selections pools their REPEAT x RUNS accuracies.
 # Usage: examples/dgs_matching_fashion_mnist.sh [OUT_DIR]
 #   env: DDKIT, DATA, METHODS ("dm"), IPCS ("1 10"), TARGETS ("original slope cliff"),
@@ -68,22 +70,23 @@ for METHOD in $METHODS; do
   method=(--method "$METHOD" --checkpoint-every 10 --quiet ${BUFFER:+--buffer "$BUFFER"})
   for IPC in $IPCS; do
     dir="$OUT/$METHOD-ipc$IPC-it$iters"
-    mkdir -p "$dir"
+    real="$OUT/$METHOD-ipc$IPC-it0"  # the starts, whatever the budget
+    mkdir -p "$dir" "$real"
     distill() {
       [ -f "$1/meta.json" ] || t "$DDKIT" distill "${common[@]}" "${method[@]}" --iterations "$iters" --ipc "$IPC" "${@:2}" \
         --out "$1" --resume
     }
     distill "$dir/plain"
     evaluate "$dir/plain" "$dir/plain/eval" "$METHOD" "$IPC"
-    [ -d "$dir/real-random" ] || t "$DDKIT" distill "${common[@]}" --method random --ipc "$IPC" --out "$dir/real-random"
-    evaluate "$dir/real-random" "$dir/real-random/eval" "$METHOD" "$IPC"
+    [ -d "$real/real-random" ] || t "$DDKIT" distill "${common[@]}" --method random --ipc "$IPC" --out "$real/real-random"
+    evaluate "$real/real-random" "$real/real-random/eval" "$METHOD" "$IPC"
     for T in $INIT_TARGETS; do
       init=(--init dgs --init-target "$T" --init-scores "$scores")
       distill "$dir/init-dgs-$T" "${init[@]}"
       evaluate "$dir/init-dgs-$T" "$dir/init-dgs-$T/eval" "$METHOD" "$IPC"
-      [ -f "$dir/real-dgs-$T/meta.json" ] || t "$DDKIT" distill "${common[@]}" "${method[@]}" --iterations 0 \
-        --ipc "$IPC" "${init[@]}" --out "$dir/real-dgs-$T"
-      evaluate "$dir/real-dgs-$T" "$dir/real-dgs-$T/eval" "$METHOD" "$IPC"
+      [ -f "$real/real-dgs-$T/meta.json" ] || t "$DDKIT" distill "${common[@]}" "${method[@]}" --iterations 0 \
+        --ipc "$IPC" "${init[@]}" --out "$real/real-dgs-$T"
+      evaluate "$real/real-dgs-$T" "$real/real-dgs-$T/eval" "$METHOD" "$IPC"
     done
     for M in $POOL_MODES; do
       pool="$dir/pool-$M"
@@ -100,16 +103,26 @@ done
 python3 - "$OUT" "$JSON" "$REPEAT" <<'PY'
 import glob, json, os, re, statistics, sys
 out, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
-settings = [f"{k}='{os.environ[k]}'" for k in ("DATA", "METHODS", "IPCS", "TARGETS", "INIT_TARGETS", "POOL_MODES", "K",
-                                              "RUNS", "REPEAT", "ITERS", "ITERS_dm", "ITERS_dc", "ITERS_dsa", "ITERS_mtt",
-                                              "BUFFER", "OBSERVER_EPOCHS", "EVAL_EPOCHS_1", "EVAL_EPOCHS_10",
-                                              "THREADS", "SEED") if k in os.environ]
-command = " ".join(settings + ["bash examples/dgs_matching_fashion_mnist.sh"] +
-                   ([out] if out != "runs/dgs-matching-fashion-mnist" else []))
+# Each row's command reproduces it: the shared settings of this invocation, plus the
+# row's method, IPC, budget and target (other rows come along).
+shared = [f"{k}='{os.environ[k]}'" for k in ("DATA", "K", "RUNS", "REPEAT", "BUFFER", "OBSERVER_EPOCHS", "EVAL_EPOCHS_1",
+                                            "EVAL_EPOCHS_10", "THREADS", "SEED") if k in os.environ]
+tail = ["bash examples/dgs_matching_fashion_mnist.sh"] + ([out] if out != "runs/dgs-matching-fashion-mnist" else [])
+def command(method, ipc, iters, s):
+    row = [f"METHODS='{method}'", f"IPCS='{ipc}'"]
+    if iters:
+        row.append(f"ITERS='{iters}'")
+    m = re.match(r"(?:init|real)-dgs-(.+)$", s)
+    p = re.match(r"pool-(runs|joint)-(?:dgs-(.+)|random)$", s)
+    row.append(f"INIT_TARGETS='{m.group(1)}'" if m else "INIT_TARGETS=''")
+    row.append(f"POOL_MODES='{p.group(1)}'" if p else "POOL_MODES=''")
+    if p and p.group(2):
+        row.append(f"TARGETS='{p.group(2)}'")
+    return " ".join(shared + row + tail)
 def seconds_of(meta_file):
     return json.load(open(meta_file)).get("wall_seconds") if os.path.exists(meta_file) else None
 rows = []
-for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*"))):
+for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*")), key=lambda d: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", d)]):
     m = re.match(r"(\w+)-ipc(\d+)-it(\d+)$", os.path.basename(d))
     if not m:
         continue
@@ -130,14 +143,15 @@ for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*"))):
         pool_mode = re.match(r"pool-(runs|joint)-", s)
         made = os.path.join(d, f"pool-{pool_mode.group(1)}", "meta.json") if pool_mode else os.path.join(set_dir, "meta.json")
         rows.append({"method": method, "ipc": ipc, "set": s, "pool_mode": pool_mode.group(1) if pool_mode else None,
-                     "iterations": 0 if s.startswith("real-") else iters, "mean": statistics.fmean(accuracies),
+                     "iterations": iters, "mean": statistics.fmean(accuracies),
                      "std": statistics.pstdev(accuracies), "runs": len(accuracies), "repeats": len(files),
-                     "eval_seconds": eval_seconds, "distill_seconds": seconds_of(made), "command": command})
+                     "eval_seconds": eval_seconds, "distill_seconds": seconds_of(made),
+                     "command": command(method, ipc, iters, s)})
 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 json.dump({"rows": rows}, open(path + ".tmp", "w"), indent=2)
 os.replace(path + ".tmp", path)
-print("| method | IPC | set | iterations | accuracy % | runs |")
+print("| method | IPC | iterations | set | accuracy % | runs |")
 print("|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['method']} | {r['ipc']} | {r['set']} | {r['iterations']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['runs']} |")
+    print(f"| {r['method']} | {r['ipc']} | {r['iterations']} | {r['set']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['runs']} |")
 PY

@@ -172,3 +172,29 @@ TEST(RunsPool, IndependentRunsJoinedClassByClassAndRunZeroIsThePlainSet) {
   EXPECT_EQ(joint.size(), 2 * data.num_classes);
   EXPECT_FALSE(fs::exists(distill::pool_run_dir(d.out, 0)));
 }
+
+TEST(DgsInit, MethodRandomWithInitDgsIsTheDgsPickItself) {
+  const auto data = tiny_dataset();
+  const auto dir = ddkit_test::fresh_dir("random_dgs");
+  distill::DistillOptions d;
+  d.method = distill::Method::random;
+  d.ipc = 3;
+  d.seed = 2;
+  d.quiet = true;
+  d.matching.init = distill::Init::dgs;
+  d.matching.init_target = "cliff";
+  d.matching.init_scores_file = write_index_scores(data, dir).string();
+  d.out = dir / "set";
+  const auto set = distill::distill_set(data, d);
+  distill::DgsSelectionOptions o;
+  o.per_class = 3;
+  o.target = "cliff";
+  o.scores_file = d.matching.init_scores_file;
+  o.seed = 2;
+  const auto pick = distill::select_dgs(data, o);
+  EXPECT_TRUE(at::equal(set.images, pick.images));
+  EXPECT_EQ(data::read_image_set(d.out, data).meta["init_target"], "cliff");
+  d.matching.init = distill::Init::noise;
+  d.out = dir / "noise";
+  ddkit_test::expect_error([&] { distill::distill_set(data, d); }, "--init", "real images");
+}

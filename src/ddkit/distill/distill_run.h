@@ -31,7 +31,9 @@ struct DistillOptions : RunSettings {
   int64_t pool_factor = 1;        // pool_factor x ipc images per class (a DGS pool)
   PoolMode pool_mode = PoolMode::runs;  // matching methods' pools (docs/methods/dgs.md "Pools")
   train::ObserverOptions observer;  // herding's embedding; --init dgs's and DAG's prob scores
-  MatchingRunOptions matching;      // dc | dsa | dm; its method/ipc/seed/... are set from the fields above
+  // dc | dsa | dm | mtt; its method/ipc/seed/... are set from the fields above. Its
+  // init, init_target and init_scores_file also choose --method random's images.
+  MatchingRunOptions matching;
   // diffusion (docs/algorithms.md §11): generator file, DDIM, DAG; per_class/seed/device
   // are set from the fields above, DAG's observer from `observer`.
   generative::GenerateOptions generation;

@@ -46,7 +46,8 @@ class PipelineRun {
       : data_(data), o_(options), eval_(eval_options(options)), observer_(options.observer),
         generator_file_(options.distill.generation.generator_file),
         generative_(options.distill.method == distill::Method::diffusion),
-        dgs_init_(distill::is_matching(options.distill.method) && options.distill.matching.init == distill::Init::dgs),
+        dgs_init_((distill::is_matching(options.distill.method) || options.distill.method == distill::Method::random) &&
+                  options.distill.matching.init == distill::Init::dgs),
         runs_pool_(distill::is_matching(options.distill.method) && options.distill.pool_factor > 1 &&
                    options.distill.pool_mode == distill::PoolMode::runs) {}
 
