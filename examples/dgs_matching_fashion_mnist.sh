@@ -11,6 +11,7 @@
 #     pool-M-random      a random pick from the same pool (target random, REPEAT selections)
 #   and, per method and IPC, the starting points themselves in OUT/<method>-ipc<IPC>-it0/:
 #     real-random        random real images, not distilled (plain's start)
+#     real-herding       herding in the observer's embedding (the DC paper's real-image baseline)
 #     real-dgs-T         the DGS-picked real images, not distilled (init-dgs-T's start)
 #   A row of REPEAT selections pools their REPEAT x RUNS accuracies.
 # Usage: examples/dgs_matching_fashion_mnist.sh [OUT_DIR]
@@ -80,6 +81,9 @@ for METHOD in $METHODS; do
     evaluate "$dir/plain" "$dir/plain/eval" "$METHOD" "$IPC"
     [ -d "$real/real-random" ] || t "$DDKIT" distill "${common[@]}" --method random --ipc "$IPC" --out "$real/real-random"
     evaluate "$real/real-random" "$real/real-random/eval" "$METHOD" "$IPC"
+    [ -d "$real/real-herding" ] || t "$DDKIT" distill "${common[@]}" --method herding --ipc "$IPC" \
+      --observer "$OUT/observer.pt" --quiet --out "$real/real-herding"
+    evaluate "$real/real-herding" "$real/real-herding/eval" "$METHOD" "$IPC"
     for T in $INIT_TARGETS; do
       init=(--init dgs --init-target "$T" --init-scores "$scores")
       distill "$dir/init-dgs-$T" "${init[@]}"

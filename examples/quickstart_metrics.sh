@@ -10,7 +10,7 @@
 #     setting (1000 epochs), 5 runs, a 20-epoch observer and whole-data run.
 set -euo pipefail
 DDKIT=${DDKIT:-./build/ddkit}
-OUT=${1:-runs/quickstart}
+OUT=${1:-runs/dm-pipeline}
 SEED=${SEED:-0}
 CACHE=${CACHE:-runs/baselines-cache}
 if [ "${BUDGET:-short}" = full ]; then
@@ -18,5 +18,5 @@ if [ "${BUDGET:-short}" = full ]; then
 else
   flags=(--iterations 100 --pool-factor 3 --runs 2 --eval-epochs 300 --score-observer-epochs 1 --whole-epochs 5)
 fi
-/usr/bin/time -f "%e s wall, %M KB peak RSS" "$DDKIT" pipeline --method dm --ipc 10 "${flags[@]}" --seed "$SEED" \
+/usr/bin/time -f "%e s wall, %M KB peak RSS" "$DDKIT" pipeline --method dm --ipc 10 --pool-mode joint "${flags[@]}" --seed "$SEED" \
   --baselines --baselines-cache "$CACHE" --resume --out "$OUT"
