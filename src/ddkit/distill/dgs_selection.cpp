@@ -8,6 +8,7 @@
 
 #include "ddkit/difficulty/scores.h"
 #include "ddkit/sampling/dgs.h"
+#include "ddkit/sampling/sample_run.h"
 #include "ddkit/util/error.h"
 
 namespace ddkit::distill {
@@ -77,13 +78,7 @@ data::ImageSet select_dgs(const data::Dataset& data, const DgsSelectionOptions& 
     classes.push_back(std::move(cs));
   }
   const auto selections = sampling::select_classes(classes, options.per_class, target, options.seed);
-  std::vector<int64_t> chosen;
-  for (const auto& selection : selections) {
-    if (selection.degenerate) spdlog::warn("class {}: {}", selection.label, selection.warning);
-    for (int64_t position : selection.indices) {
-      chosen.push_back(members[static_cast<size_t>(selection.label)][static_cast<size_t>(position)]);
-    }
-  }
+  const auto chosen = sampling::selected_pool_indices(selections, members);
   const auto index = at::tensor(chosen, at::kLong);
   data::ImageSet set;
   set.images = data.train.images.index_select(0, index);

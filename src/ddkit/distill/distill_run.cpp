@@ -8,7 +8,6 @@
 
 #include "ddkit/dist/context.h"
 #include "ddkit/distill/baselines.h"
-#include "ddkit/distill/dgs_selection.h"
 #include "ddkit/util/error.h"
 
 namespace fs = std::filesystem;
@@ -90,26 +89,21 @@ fs::path pool_run_dir(const fs::path& out, int64_t k) {
 data::ImageSet distill_set(const data::Dataset& data, const DistillOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   data::ImageSet set;
-  if (options.method == Method::random && options.matching.init == Init::dgs) {
-    // The real images a matching method's --init dgs would start from, not distilled.
-    DgsSelectionOptions dgs;
-    dgs.per_class = options.ipc * options.pool_factor;
-    dgs.target = options.matching.init_target;
-    dgs.scores_file = options.matching.init_scores_file;
-    dgs.observer = options.observer;
-    dgs.observer.settings() = options.nested();
-    dgs.seed = options.seed;
-    set = select_dgs(data, dgs);
-    set.meta["method"] = "random";
-    set.meta["init"] = "dgs";
-    set.meta["init_target"] = dgs.target;
-  } else if (options.method == Method::random) {
+  if (options.method == Method::random) {
+    // The real images a matching method would start from (random, or the DGS
+    // pick of --init dgs), not distilled.
     if (options.matching.init == Init::noise) throw Error("--init", "random selects real images: --init real or dgs");
-    RandomOptions random;
-    random.ipc = options.ipc;
-    random.pool_factor = options.pool_factor;
-    random.seed = options.seed;
-    set = select_random(data, random);
+    auto start = options.matching;
+    start.ipc = options.ipc;
+    start.pool_factor = options.pool_factor;
+    start.settings() = options.nested();
+    start.observer = options.observer;
+    set = initial_set(data, start);
+    if (start.init == Init::dgs) {
+      set.meta["method"] = "random";
+      set.meta["init"] = "dgs";
+      set.meta["init_target"] = start.init_target;
+    }
   } else if (options.method == Method::herding) {
     if (options.pool_factor != 1) throw Error("--pool-factor", "herding selects exactly ipc images per class");
     HerdingOptions herding;

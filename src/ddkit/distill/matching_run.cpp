@@ -109,8 +109,15 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
   return o;
 }
 
-// Initialisation: distinct real images per class (a pool's images are
-// distinct too), Gaussian noise, or real images picked by DGS.
+fs::path checkpoint_dir(const fs::path& out) {
+  fs::path dir = out;
+  if (dir.filename().empty()) dir = dir.parent_path();
+  dir += ".checkpoint";
+  return dir;
+}
+
+}  // namespace
+
 data::ImageSet initial_set(const data::Dataset& data, const MatchingRunOptions& o) {
   if (o.init == Init::dgs) {
     DgsSelectionOptions dgs;
@@ -132,15 +139,6 @@ data::ImageSet initial_set(const data::Dataset& data, const MatchingRunOptions& 
   }
   return initial;
 }
-
-fs::path checkpoint_dir(const fs::path& out) {
-  fs::path dir = out;
-  if (dir.filename().empty()) dir = dir.parent_path();
-  dir += ".checkpoint";
-  return dir;
-}
-
-}  // namespace
 
 Init parse_init(const std::string& name) {
   if (name == "real") return Init::real;

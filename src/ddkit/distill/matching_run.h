@@ -49,6 +49,10 @@ struct MatchingRunOptions : RunSettings {
 // stop_after ended the run early (the checkpoint then holds its state).
 data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions& options);
 
+// The set a run starts from: distinct random real images per class (ipc x
+// pool_factor), Gaussian noise of that shape, or the DGS pick (--init dgs).
+data::ImageSet initial_set(const data::Dataset& data, const MatchingRunOptions& options);
+
 // The seed of iteration `i` of a run seeded `seed` (a fresh network each).
 uint64_t iteration_seed(uint64_t seed, int64_t iteration);
 

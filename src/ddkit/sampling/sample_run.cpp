@@ -94,13 +94,7 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
   for (int64_t r = 0; r < options.repeat; ++r) {
     const uint64_t seed = options.seed + static_cast<uint64_t>(r);
     const auto selections = select_classes(classes, options.ipc, target, seed);
-    std::vector<int64_t> chosen;
-    for (const auto& selection : selections) {
-      if (selection.degenerate) spdlog::warn("class {}: {}", selection.label, selection.warning);
-      for (int64_t position : selection.indices) {
-        chosen.push_back(members[static_cast<size_t>(selection.label)][static_cast<size_t>(position)]);
-      }
-    }
+    const auto chosen = selected_pool_indices(selections, members);
     const auto index = at::tensor(chosen, at::kLong);
     data::ImageSet set;
     set.images = pool.images.index_select(0, index);  // the pool's exact tensors
@@ -124,6 +118,18 @@ SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& 
     result.sampling.push_back(std::move(sampling_json));
   }
   return result;
+}
+
+std::vector<int64_t> selected_pool_indices(const std::vector<ClassSelection>& selections,
+                                           const std::vector<std::vector<int64_t>>& members) {
+  std::vector<int64_t> chosen;
+  for (const auto& selection : selections) {
+    if (selection.degenerate) spdlog::warn("class {}: {}", selection.label, selection.warning);
+    for (int64_t position : selection.indices) {
+      chosen.push_back(members[static_cast<size_t>(selection.label)][static_cast<size_t>(position)]);
+    }
+  }
+  return chosen;
 }
 
 std::vector<std::vector<double>> original_scores_by_class(const data::Dataset& data, models::ClassifierImpl* observer,

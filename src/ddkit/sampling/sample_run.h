@@ -9,6 +9,7 @@
 
 #include "ddkit/data/dataset.h"
 #include "ddkit/data/image_set.h"
+#include "ddkit/sampling/dgs.h"
 #include "ddkit/train/observer.h"
 
 namespace ddkit::sampling {
@@ -33,6 +34,12 @@ struct SampleRunResult {
 };
 
 SampleRunResult run_sampling(const data::Dataset& data, const SampleRunOptions& options);
+
+// The images a selection picked, as indices into the pool: class c's positions
+// map through members[c] (the pool indices of class c, in the order its scores
+// were given to select_classes). Logs the warning of every degenerate class.
+std::vector<int64_t> selected_pool_indices(const std::vector<ClassSelection>& selections,
+                                           const std::vector<std::vector<int64_t>>& members);
 
 // The training split's prob scores per class (DGS's "original" distribution,
 // also DAG's): read from `file` (metadata.jsonl of `ddkit score --split train`)
