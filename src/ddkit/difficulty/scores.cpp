@@ -1,6 +1,7 @@
 #include "ddkit/difficulty/scores.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/functional/loss.h>
@@ -12,6 +13,7 @@
 #include "ddkit/train/trainer.h"
 #include "ddkit/util/error.h"
 #include "ddkit/util/progress.h"
+#include "ddkit/util/torch_compat.h"
 
 namespace ddkit::difficulty {
 namespace {
@@ -56,9 +58,9 @@ at::Tensor convnet_grad_sq_norms(models::ConvNetImpl& net, const at::Tensor& ima
   at::NoGradGuard no_grad;
   auto total = at::zeros({n}, images.options());
   for (int64_t d = 0; d < depth; ++d) {
-    const auto padding = c10::get<torch::ExpandingArray<2>>(net.convs()[static_cast<size_t>(d)]->options.padding());
+    const auto padding = compat::conv2d_padding(net.convs()[static_cast<size_t>(d)]->options);
     const auto g = grads[static_cast<size_t>(d)].flatten(2);  // N x Cout x P
-    const auto cols = at::im2col(conv_inputs[static_cast<size_t>(d)], {3, 3}, {1, 1}, {(*padding)[0], (*padding)[1]},
+    const auto cols = at::im2col(conv_inputs[static_cast<size_t>(d)], {3, 3}, {1, 1}, {padding[0], padding[1]},
                                  {1, 1});  // N x K x P
     total += at::bmm(g, cols.transpose(1, 2)).pow(2).sum({1, 2});
     total += g.sum(2).pow(2).sum(1);

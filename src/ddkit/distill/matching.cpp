@@ -1,6 +1,7 @@
 #include "ddkit/distill/matching.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "ddkit/data/image_set.h"
 #include "ddkit/util/error.h"

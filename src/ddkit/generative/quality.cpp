@@ -33,14 +33,14 @@ GaussianStats gaussian_stats(const at::Tensor& features) {
 
 at::Tensor symmetric_sqrt(const at::Tensor& matrix) {
   const auto symmetric = 0.5 * (matrix + matrix.t());  // rounding can break exact symmetry
-  auto [values, vectors] = torch::linalg::eigh(symmetric, "L");
+  auto [values, vectors] = at::linalg_eigh(symmetric, "L");
   return (vectors * values.clamp_min(0).sqrt().unsqueeze(0)).matmul(vectors.t());
 }
 
 double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
   const auto root_a = symmetric_sqrt(a.covariance);
   const auto middle = root_a.matmul(b.covariance).matmul(root_a);
-  const double cross = torch::linalg::eigvalsh(0.5 * (middle + middle.t()), "L").clamp_min(0).sqrt().sum().item<double>();
+  const double cross = at::linalg_eigvalsh(0.5 * (middle + middle.t()), "L").clamp_min(0).sqrt().sum().item<double>();
   const double means = (a.mean - b.mean).pow(2).sum().item<double>();
   return means + a.covariance.trace().item<double>() + b.covariance.trace().item<double>() - 2.0 * cross;
 }

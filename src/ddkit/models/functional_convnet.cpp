@@ -1,6 +1,7 @@
 #include "ddkit/models/functional_convnet.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "ddkit/models/conv_double_backward.h"
 #include "ddkit/models/fused_block.h"

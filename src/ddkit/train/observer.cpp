@@ -1,6 +1,7 @@
 #include "ddkit/train/observer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
