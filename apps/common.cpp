@@ -7,6 +7,7 @@
 
 #include "ddkit/data/registry.h"
 #include "ddkit/pipeline/reference_accuracy.h"
+#include "ddkit/train/device.h"
 #include "ddkit/util/error.h"
 #include "ddkit/util/runtime.h"
 
@@ -62,7 +63,8 @@ void apply_common(RunSettings& run, const CommonOptions& common) {
 std::shared_ptr<dist::Context> start_run(const CommonOptions& options) {
   if (options.quiet) spdlog::set_level(spdlog::level::warn);
   auto world_options = options.world;
-  world_options.device = options.device;
+  // Checked before joining, and with its GPU index, so NCCL gets this worker's GPU.
+  world_options.device = train::parse_device(options.device).str();
   world_options = dist::resolve_world(world_options);
   if (world_options.world_size > 1 && !options.splits_work) {
     throw Error("WORLD_SIZE", "this subcommand runs in one process; distributed runs are score, eval, buffer "

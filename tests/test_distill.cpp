@@ -222,6 +222,38 @@ TEST(GradientMatching, OneDcAndOneDsaIterationLowerTheLoss) {
   }
 }
 
+// The CUDA path (docs/build.md): one iteration on the GPU from the same start and seed as
+// on the CPU gives the same images up to float rounding (real batches, network draws and
+// augmentation parameters are drawn on the CPU and moved, so they are the same).
+TEST(CudaPath, OneDmDcAndDsaIterationMatchTheCpuOne) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA";
+  const auto data = tiny_dataset();
+  const auto start = random_start(data, 2);
+  const c10::Device cuda(c10::kCUDA);
+  distill::DmOptions dm_options;
+  dm_options.model = "convnet-w32";
+  dm_options.batch_real = 16;
+  distill::DmDistiller dm_cpu(data, start.images, 2, dm_options);
+  distill::DmDistiller dm_cuda(data, start.images.to(cuda), 2, dm_options);
+  const double dm_loss_cpu = dm_cpu.step(7);
+  EXPECT_NEAR(dm_cuda.step(7), dm_loss_cpu, 1e-3 * std::max(1.0, dm_loss_cpu));
+  EXPECT_TRUE(dm_cuda.images().is_cuda());
+  EXPECT_TRUE(at::allclose(dm_cuda.images().cpu(), dm_cpu.images(), 1e-3, 1e-3)) << "dm";
+  for (const bool dsa : {false, true}) {
+    distill::DcOptions options;
+    options.model = "convnet-w32";
+    options.outer_loop = 2;
+    options.inner_loop = 2;
+    options.batch_real = 16;
+    options.dsa = dsa;
+    distill::DcDistiller dc_cpu(data, start.images, 2, options);
+    distill::DcDistiller dc_cuda(data, start.images.to(cuda), 2, options);
+    const double loss_cpu = dc_cpu.step(5);
+    EXPECT_NEAR(dc_cuda.step(5), loss_cpu, 1e-3 * std::max(1.0, loss_cpu)) << dsa;
+    EXPECT_TRUE(at::allclose(dc_cuda.images().cpu(), dc_cpu.images(), 1e-3, 1e-3)) << (dsa ? "dsa" : "dc");
+  }
+}
+
 TEST(GradientMatching, InnerLoopsRunAndAreReproducible) {
   const auto data = tiny_dataset();
   const auto start = random_start(data, 1);

@@ -63,12 +63,12 @@ distill::MttOptions tiny_mtt_options(const fs::path& buffer) {
 }
 
 distill::MttDistiller make_distiller(const data::Dataset& data, const fs::path& buffer, distill::MttOptions o,
-                                     int64_t ipc = 2) {
+                                     int64_t ipc = 2, const c10::Device& device = c10::kCPU) {
   distill::RandomOptions init;
   init.ipc = ipc;
   init.seed = 1;
   const auto initial = distill::select_random(data, init);
-  return distill::MttDistiller(data, initial.images, ipc, o, distill::open_buffer(buffer, data));
+  return distill::MttDistiller(data, initial.images.to(device), ipc, o, distill::open_buffer(buffer, data));
 }
 
 }  // namespace
@@ -248,6 +248,21 @@ TEST(Mtt, OneIterationLowersTheLossForTheSameExpertAndStart) {
   const double after = distiller.loss(seed);
   EXPECT_LT(after, before);
   EXPECT_NE(distiller.learned_lr(), lr_before);
+}
+
+// The CUDA path (docs/build.md): one iteration on the GPU from the same start, expert and
+// seed as on the CPU gives the same images and lr up to float rounding.
+TEST(Mtt, OneCudaIterationMatchesTheCpuOne) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA";
+  const auto data = tiny_dataset();
+  auto on_cpu = make_distiller(data, tiny_buffer(), tiny_mtt_options(tiny_buffer()));
+  auto on_cuda = make_distiller(data, tiny_buffer(), tiny_mtt_options(tiny_buffer()), 2, c10::Device(c10::kCUDA));
+  const double loss_cpu = on_cpu.step(7);
+  const double loss_cuda = on_cuda.step(7);
+  EXPECT_TRUE(on_cuda.images().is_cuda());
+  EXPECT_NEAR(loss_cuda, loss_cpu, 1e-3 * std::max(1.0, loss_cpu));
+  EXPECT_TRUE(at::allclose(on_cuda.images().cpu(), on_cpu.images(), 1e-3, 1e-3));
+  EXPECT_NEAR(on_cuda.learned_lr(), on_cpu.learned_lr(), 1e-4 * std::abs(on_cpu.learned_lr()));
 }
 
 TEST(Mtt, SdcAddsTheStartPointGradientNormAndLowersIt) {

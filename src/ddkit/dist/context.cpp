@@ -11,6 +11,7 @@
 #include <limits>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <spdlog/spdlog.h>
 
 #ifndef USE_C10D_GLOO
@@ -24,6 +25,7 @@
 #endif
 
 #include "ddkit/util/error.h"
+#include "ddkit/util/torch_compat.h"
 
 namespace ddkit::dist {
 namespace {
@@ -99,8 +101,10 @@ WorldOptions resolve_world(WorldOptions o) {
 struct Context::Impl {
   std::string backend = "none";
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
-  bool cpu_tensors = true;  // Gloo here reduces CPU tensors; NCCL device tensors
+  c10::intrusive_ptr<compat::ProcessGroupBase> group;
+  // Where collectives take their tensors: Gloo here reduces CPU tensors, NCCL tensors
+  // on this rank's GPU (the run's --device, its index resolved by start_run).
+  c10::Device tensor_device{c10::kCPU};
 };
 
 Context::Context() : impl_(std::make_unique<Impl>()) {}
@@ -131,7 +135,7 @@ std::shared_ptr<Context> Context::connect(const WorldOptions& options) {
       nccl_options->timeout = timeout;
       impl.group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl.store, options.rank, options.world_size,
                                                                nccl_options);
-      impl.cpu_tensors = false;
+      impl.tensor_device = c10::Device(options.device);
     }
 #endif
     if (!impl.group) {
@@ -166,11 +170,12 @@ std::string Context::backend() const { return impl_->backend; }
 
 namespace {
 
-// Runs a collective on `tensor` (moved to where the backend wants it and back).
+// Runs a collective on `tensor`, moved to where the backend wants it (and back): NCCL
+// rejects CPU tensors, ddkit's Gloo groups take CPU ones, both need contiguous memory.
 template <typename Call>
-void on_backend_tensor(at::Tensor& tensor, bool cpu_tensors, Call call) {
-  const bool moved = (cpu_tensors && !tensor.is_cpu()) || !tensor.is_contiguous();
-  std::vector<at::Tensor> tensors = {moved ? tensor.to(at::kCPU).contiguous() : tensor};
+void on_backend_tensor(at::Tensor& tensor, const c10::Device& device, Call call) {
+  const bool moved = tensor.device() != device || !tensor.is_contiguous();
+  std::vector<at::Tensor> tensors = {moved ? tensor.to(device).contiguous() : tensor};
   call(tensors)->wait();
   if (moved) tensor.copy_(tensors[0]);
 }
@@ -180,7 +185,7 @@ void on_backend_tensor(at::Tensor& tensor, bool cpu_tensors, Call call) {
 void Context::all_reduce_sum(at::Tensor& tensor) const {
   if (!impl_->group) return;
   at::NoGradGuard no_grad;
-  on_backend_tensor(tensor, impl_->cpu_tensors, [&](std::vector<at::Tensor>& t) {
+  on_backend_tensor(tensor, impl_->tensor_device, [&](std::vector<at::Tensor>& t) {
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::SUM;
     return impl_->group->allreduce(t, opts);
@@ -197,7 +202,7 @@ double Context::all_reduce_sum(double value) const {
 void Context::broadcast(at::Tensor& tensor, int root) const {
   if (!impl_->group) return;
   at::NoGradGuard no_grad;
-  on_backend_tensor(tensor, impl_->cpu_tensors, [&](std::vector<at::Tensor>& t) {
+  on_backend_tensor(tensor, impl_->tensor_device, [&](std::vector<at::Tensor>& t) {
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
     return impl_->group->broadcast(t, opts);
@@ -216,7 +221,10 @@ std::string Context::broadcast_string(const std::string& text, int root) const {
 
 void Context::barrier() const {
   if (!impl_->group) return;
-  impl_->group->barrier()->wait();
+  c10d::BarrierOptions opts;
+  // NCCL's barrier runs an all-reduce on a GPU: this rank's, not one guessed from its rank.
+  if (impl_->tensor_device.is_cuda()) opts.device_ids = {impl_->tensor_device.index()};
+  impl_->group->barrier(opts)->wait();
 }
 
 std::pair<int64_t, int64_t> share(int64_t n, int rank, int world_size, int64_t align) {

@@ -43,7 +43,8 @@ LoadedGenerator load_generator(const std::filesystem::path& file) {
   const auto bytes = read_file_bytes(file);
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(bytes.data(), bytes.size());
+    // To the CPU: a file written on a GPU loads on any host; callers move the model.
+    archive.load_from(bytes.data(), bytes.size(), c10::Device(c10::kCPU));
   } catch (const std::exception&) {
     throw Error(file.string(), "not a generator written by `ddkit gen-train` (corrupt or truncated?)");
   }

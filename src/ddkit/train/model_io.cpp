@@ -33,7 +33,8 @@ LoadedModel load_model(const std::filesystem::path& file) {
   torch::serialize::InputArchive archive;
   c10::IValue value;
   try {
-    archive.load_from(bytes.data(), bytes.size());
+    // To the CPU: a file written on a GPU loads on any host; callers move the model.
+    archive.load_from(bytes.data(), bytes.size(), c10::Device(c10::kCPU));
   } catch (const std::exception&) {
     throw Error(file.string(), "not a model file written by `ddkit train` (corrupt or truncated?)");
   }
