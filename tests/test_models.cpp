@@ -15,6 +15,7 @@
 #include "ddkit/models/factory.h"
 #include "ddkit/models/zoo.h"
 #include "ddkit/util/error.h"
+#include "ddkit/util/torch_compat.h"
 
 namespace {
 
@@ -79,7 +80,7 @@ TEST(ConvNet, FirstConvPadsMnistByThree) {
   auto mnist = make_model("convnet", kMnist, 10);
   auto* conv = first_conv(mnist);
   ASSERT_NE(conv, nullptr);
-  EXPECT_EQ((*c10::get<torch::ExpandingArray<2>>(conv->options.padding()))[0], 3);
+  EXPECT_EQ(ddkit::compat::conv2d_padding(conv->options)[0], 3);
   // 28 + 2*3 - 2 = 32 after the first conv.
   EXPECT_EQ(conv->forward(torch::zeros({2, 1, 28, 28})).sizes(), torch::IntArrayRef({2, 128, 32, 32}));
   // 32 -> 16 -> 8 -> 4 after three poolings: 128*4*4 = 2048 features.
@@ -88,7 +89,7 @@ TEST(ConvNet, FirstConvPadsMnistByThree) {
   auto cifar = make_model("convnet", kCifar, 10);
   auto* cifar_conv = first_conv(cifar);
   ASSERT_NE(cifar_conv, nullptr);
-  EXPECT_EQ((*c10::get<torch::ExpandingArray<2>>(cifar_conv->options.padding()))[0], 1);
+  EXPECT_EQ(ddkit::compat::conv2d_padding(cifar_conv->options)[0], 1);
 }
 
 TEST(ConvNet, LayerNormCoversChannelsAndSpace) {
@@ -289,7 +290,7 @@ TEST(FusedBlock, ForwardAndBackwardMatchTheThreeAtenOps) {
                    : ddkit::models::instance_norm_relu_avgpool_reference(x, w, b, 1e-5);
     y.backward(t.grad_out);
     (fused ? fused_out : reference_out) = y.detach();
-    (fused ? fused_grads : reference_grads) = {x.grad(), w.grad(), b.grad()};
+    (fused ? fused_grads : reference_grads) = std::vector<at::Tensor>{x.grad(), w.grad(), b.grad()};
   }
   EXPECT_TRUE(at::allclose(fused_out, reference_out, 1e-5, 1e-5));
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(at::allclose(fused_grads[i], reference_grads[i], 1e-4, 1e-5)) << i;

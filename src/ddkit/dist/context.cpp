@@ -127,6 +127,7 @@ std::shared_ptr<Context> Context::connect(const WorldOptions& options) {
     store_options.numWorkers = static_cast<size_t>(options.world_size);
     store_options.waitWorkers = true;
     store_options.timeout = timeout;
+    compat::use_classic_tcp_store(store_options);
     auto tcp = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
     impl.store = c10::make_intrusive<c10d::PrefixStore>("ddkit", tcp);
 #ifdef USE_C10D_NCCL

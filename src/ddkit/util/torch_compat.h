@@ -41,4 +41,19 @@ inline std::array<int64_t, 2> conv2d_padding(const torch::nn::detail::ConvNdOpti
   return {(*padding)[0], (*padding)[1]};
 }
 
+// From 2.4 a c10d::TCPStore asks for its libuv back end by default, and a libtorch built
+// without libuv (Debian 13's 2.6) refuses to start the store. The classic back end is in
+// every build, so ddkit always asks for it; before the option existed (1.13) it was the
+// only one. Chosen by whether TCPStoreOptions has the member, not by version number.
+template <class StoreOptions>
+auto use_classic_tcp_store(StoreOptions& options, int) -> decltype(options.useLibUV = false, void()) {
+  options.useLibUV = false;
+}
+template <class StoreOptions>
+void use_classic_tcp_store(StoreOptions&, long) {}
+template <class StoreOptions>
+void use_classic_tcp_store(StoreOptions& options) {
+  use_classic_tcp_store(options, 0);
+}
+
 }  // namespace ddkit::compat
