@@ -111,8 +111,58 @@ TEST(DataErrors, FolderImageOfDifferentSize) {
   // A file with a PNG name that is not an image.
   fs::remove(tmp / "test" / "dog" / "d.png");
   write_bytes(tmp / "train" / "dog" / "e.png", "not a png");
-  EXPECT_DDKIT_ERROR((tmp / "train" / "dog" / "e.png").string(), "not a readable PNG/JPEG",
+  EXPECT_DDKIT_ERROR((tmp / "train" / "dog" / "e.png").string(), "not a PNG or JPEG image",
                      load_dataset("folder:" + tmp.path().string()));
+}
+
+// Big-endian 32-bit, as PNG chunks store lengths and sizes.
+std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+// Found by fuzz/fuzz_idx.cpp: a header claiming billions of labels made the reader
+// allocate them all before reading (out of memory). Now the buffer follows the data.
+TEST(DataErrors, IdxCountsBeyondTheDataAreTruncatedNotAllocated) {
+  TempDir tmp;
+  write_bytes(tmp / "labels", std::string("\x00\x00\x08\x01\xf6\xff\xff\x02\x00\x09\x04", 11));
+  EXPECT_DDKIT_ERROR((tmp / "labels").string(), "truncated: ended while reading labels (3 of 4143972098 bytes)",
+                     ddkit::data::read_idx_labels(tmp / "labels", 10));
+  // 80 million 28 x 28 images (63 GB) claimed, 16 pixels present.
+  write_bytes(tmp / "images", std::string("\x00\x00\x08\x03", 4) + be32(80000000) + be32(28) + be32(28) +
+                                  std::string(16, '\x07'));
+  EXPECT_DDKIT_ERROR((tmp / "images").string(), "truncated: ended while reading pixels (16 of 62720000000 bytes)",
+                     ddkit::data::read_idx_images(tmp / "images"));
+}
+
+TEST(DataErrors, OnlyPngAndJpegReachTheDecoder) {
+  TempDir tmp;
+  // A valid 1 x 1 24-bit BMP: stb_image decodes BMP, ddkit refuses it by signature.
+  std::string bmp = "BM" + std::string(52, '\0') + std::string("\x10\x20\x30\x00", 4);
+  auto le32 = [&](size_t at, uint32_t v) { for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<char>(v >> (8 * i)); };
+  le32(2, 58); le32(10, 54); le32(14, 40); le32(18, 1); le32(22, 1);
+  bmp[26] = 1; bmp[28] = 24;
+  write_bytes(tmp / "a.png", bmp);
+  EXPECT_DDKIT_ERROR((tmp / "a.png").string(), "no PNG or JPEG signature", ddkit::data::load_image(tmp / "a.png"));
+  // A PNG whose header claims 10000 x 10000 pixels: refused before decoding allocates.
+  const std::string ihdr = "IHDR" + be32(10000) + be32(10000) + std::string("\x08\x00\x00\x00\x00", 5);
+  // stb's header probe reads on to the first IDAT chunk (a tRNS chunk before it would
+  // change the channel count), so one empty IDAT follows; the CRCs are not checked.
+  write_bytes(tmp / "huge.png",
+              std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(0) + be32(0) + "IDAT" + be32(0));
+  EXPECT_DDKIT_ERROR((tmp / "huge.png").string(), "claims 10000 x 10000 pixels",
+                     ddkit::data::load_image(tmp / "huge.png"));
+  EXPECT_DDKIT_ERROR((tmp / "huge.png").string(), "claims 10000 x 10000 pixels",
+                     ddkit::data::image_file_channels(tmp / "huge.png"));
+  // Found by fuzz/fuzz_image.cpp: a 90-byte PNG whose IDAT chunk claims 0x7a000022 bytes;
+  // stb allocated 2 GB for it.
+  const char long_chunk[] =
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x04\x00\x00\x00\x05"
+      "\x08\x00\x00\x00\x00\x47\xc6\x12\x07\x7a\x00\x00\x22\x49\x44\x41\x54\x78\x9c\x63\x10\xbf\x22\xec"
+      "\xca\x14\x2f\xc0\x1f\xce\x74\xeb\xa8\xd6\x1e\x86\xad\x7f\xb8\x45\x59\x76\x71\xf2\x5d\x03\x00\x5e"
+      "\x84\x08\x1e\x12\x86\xf6\x46\x00\x00\x00\x00\x49\x45\x4e\x44\xae\xdc\x60\x82";
+  write_bytes(tmp / "long_chunk.png", std::string(long_chunk, 91));
+  EXPECT_DDKIT_ERROR((tmp / "long_chunk.png").string(), "runs past the end of the file",
+                     ddkit::data::load_image(tmp / "long_chunk.png"));
 }
 
 TEST(DataErrors, SpecErrors) {

@@ -2,7 +2,9 @@
 // magic 0x00000803 (images, dims N,H,W) or 0x00000801 (labels, dim N), then bytes.
 #include <zlib.h>
 
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -30,7 +32,28 @@ class GzFile {
   GzFile(const GzFile&) = delete;
   GzFile& operator=(const GzFile&) = delete;
 
-  void read_exact(void* dest, size_t size, const char* what) {
+  // Reads `size` bytes into a new uint8 tensor of `shape`. The header's count is not
+  // trusted for the allocation: the buffer grows with the data actually read (doubling,
+  // from 64 MiB), so a header claiming more than the file holds costs no more memory than
+  // the file itself before it is refused as truncated (found by fuzz/fuzz_idx.cpp).
+  at::Tensor read_payload(at::IntArrayRef shape, const char* what) {
+    const size_t size = static_cast<size_t>(c10::multiply_integers(shape));
+    std::vector<uint8_t> buffer;
+    size_t done = 0;
+    while (done < size) {
+      const size_t next = std::min(size, std::max<size_t>(size_t{64} << 20, 2 * done));
+      buffer.resize(next);
+      read_exact(buffer.data() + done, next - done, what, done, size);
+      done = next;
+    }
+    return at::from_blob(buffer.data(), shape, at::kByte).clone();
+  }
+
+  void read_exact(void* dest, size_t size, const char* what) { read_exact(dest, size, what, 0, size); }
+
+ private:
+  // `offset` and `total` place this read in a larger one, for the truncation message.
+  void read_exact(void* dest, size_t size, const char* what, size_t offset, size_t total) {
     auto* out = static_cast<char*>(dest);
     size_t done = 0;
     while (done < size) {
@@ -43,11 +66,13 @@ class GzFile {
       }
       if (got == 0) {
         throw Error(path_, "truncated: ended while reading " + std::string(what) + " (" +
-                               std::to_string(done) + " of " + std::to_string(size) + " bytes)");
+                               std::to_string(offset + done) + " of " + std::to_string(total) + " bytes)");
       }
       done += static_cast<size_t>(got);
     }
   }
+
+ public:
   uint32_t read_u32_be(const char* what) {
     unsigned char b[4];
     read_exact(b, 4, what);
@@ -82,9 +107,7 @@ at::Tensor read_idx_images(const std::filesystem::path& file) {
     throw Error(in.path(), "implausible IDX image dimensions " + std::to_string(n) + "x" +
                                std::to_string(h) + "x" + std::to_string(w));
   }
-  auto images = at::empty({n, 1, h, w}, at::kByte);
-  in.read_exact(images.data_ptr<uint8_t>(), static_cast<size_t>(n * h * w), "pixels");
-  return images;
+  return in.read_payload({n, 1, h, w}, "pixels");
 }
 
 at::Tensor read_idx_labels(const std::filesystem::path& file, int64_t num_classes) {
@@ -96,8 +119,7 @@ at::Tensor read_idx_labels(const std::filesystem::path& file, int64_t num_classe
   }
   const int64_t n = in.read_u32_be("the header");
   if (n <= 0) throw Error(in.path(), "has no labels (count " + std::to_string(n) + " in the header)");
-  auto bytes = at::empty({n}, at::kByte);
-  in.read_exact(bytes.data_ptr<uint8_t>(), static_cast<size_t>(n), "labels");
+  const auto bytes = in.read_payload({n}, "labels");
   const int64_t max_label = bytes.max().item<int64_t>();
   if (max_label >= num_classes) {
     const int64_t index = bytes.argmax().item<int64_t>();
