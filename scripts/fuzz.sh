@@ -15,7 +15,7 @@ shift || true
 TARGETS=("$@")
 # fuzz_tensor is built but not in the default list: libtorch's unpickler, which reads .pt
 # files today, allocates from lengths the file claims (docs/reliability.md "Open").
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx cifar image metadata)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx cifar image metadata run_json config)
 # clang with libFuzzer and the sanitizer runtimes (Debian 12: clang 14).
 if ! command -v clang++-14 > /dev/null ||
   [ ! -f "$(clang++-14 -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]; then

@@ -165,3 +165,29 @@ TEST(Report, RendersAnImageSetAndAnEvalOutputAndRefusesAnythingElse) {
   ddkit_test::expect_error([&] { html_of(dir / "odd"); }, (dir / "odd" / "results.json").string(),
                            "has neither \"sets\"");
 }
+
+// Found by fuzz/fuzz_run_json.cpp: fields of another type than ddkit writes, and a
+// sampling.json whose bin counts would fill the memory, are the files' fault: one
+// ddkit::Error naming the run or the file, not an internal error.
+TEST(Report, RefusesJsonFieldsOfTheWrongTypeAndUnboundedCounts) {
+  const auto data = ddkit_test::tiny_mnist_dataset("pipeline_mnist");
+  const auto dir = ddkit_test::fresh_dir("report_fields");
+  auto set = ddkit_test::first_per_class(data, 1);
+  set.meta = {{"method", "random"}, {"ipc", 1}};
+  const std::string sampling = R"({"classes": {"0": {"pool_bins": [1], "target": [1], "drawn": [1000000000000000000]}}})";
+  data::write_image_set(dir / "set", set, data, {{"sampling.json", sampling}});
+  ddkit_test::expect_error([&] { report::run_report_html(dir / "set", data); }, (dir / "set" / "sampling.json").string(),
+                           "a bin count is not an integer in [0, 1000000]");
+  // A real where an index belongs: get<int64_t> would cast 1e300 (undefined behaviour).
+  set.meta["pool_indices"] = {1e300};
+  data::write_image_set(dir / "indexed", set, data);
+  ddkit_test::expect_error([&] { report::run_report_html(dir / "indexed", data); },
+                           (dir / "indexed" / "meta.json").string(), "\"pool_indices\" holds a non-integer");
+  fs::create_directories(dir / "eval");
+  write_file_atomic(dir / "eval" / "results.json", std::string(R"({"models": {"convnet": {"mean": "high"}}})"));
+  ddkit_test::expect_error([&] { report::run_report_html(dir / "eval", data); }, (dir / "eval").string(),
+                           "a JSON file of the run has a field ddkit cannot read");
+  write_file_atomic(dir / "eval" / "results.json", std::string(R"({"models": {}, "set": 7})"));
+  ddkit_test::expect_error([&] { report::run_report_html(dir / "eval", data); }, (dir / "eval").string(),
+                           "a JSON file of the run has a field ddkit cannot read");
+}

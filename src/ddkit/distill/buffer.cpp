@@ -62,7 +62,7 @@ int64_t prepare_directory(const data::Dataset& data, const BufferOptions& o, con
   if (rank == 0) fs::create_directories(dir);
   if (rank == 0 && o.resume && fs::exists(dir / "meta.json", ec)) {
     const auto old = read_json(dir / "meta.json");
-    if (old.value("settings", json()) != settings) {
+    if (!old.is_object() || old.value("settings", json()) != settings) {
       throw Error((dir / "meta.json").string(), "was written with other settings; remove it or drop --resume");
     }
   } else if (rank == 0) {
@@ -218,8 +218,9 @@ ExpertBuffer open_buffer(const fs::path& dir, const data::Dataset& data) {
   ExpertBuffer buffer;
   buffer.dir = dir;
   buffer.meta = read_json(dir / "meta.json");
-  const auto& s = buffer.meta.value("settings", json::object());
   try {
+    // value() throws too when meta.json is not an object: inside the try.
+    const json s = buffer.meta.value("settings", json::object());
     const auto shape = s.at("shape").get<std::vector<int64_t>>();
     if (shape != std::vector<int64_t>{data.channels, data.height, data.width} ||
         s.at("num_classes").get<int64_t>() != data.num_classes) {

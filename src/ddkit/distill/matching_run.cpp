@@ -176,7 +176,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
   if (options.resume && fs::exists(ckpt / "state.json", ec)) {
     const auto bytes = read_file_bytes(ckpt / "state.json");
     const auto state = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-    if (state.is_discarded() || state.value("settings", json()) != settings) {
+    if (!state.is_object() || state.value("settings", json()) != settings || !state.value("iteration", json()).is_number_integer()) {
       throw Error((ckpt / "state.json").string(), "was written with other settings; remove it or drop --resume");
     }
     first_iteration = state.at("iteration").get<int64_t>();

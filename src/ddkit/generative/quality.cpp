@@ -145,7 +145,7 @@ json QualityMeter::real_reference(int64_t per_class) const {
   if (fs::exists(file, ec)) {
     const auto bytes = read_file_bytes(file);
     const auto saved = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-    if (!saved.is_discarded() && saved.value("key", json()) == key) return saved.at("reference");
+    if (saved.is_object() && saved.value("key", json()) == key && saved.contains("reference")) return saved.at("reference");
   }
   const auto [images, labels] = balanced_subset(data_.train, data_.num_classes, per_class, options_.seed);
   json reference = {{"fid", fid(images)}};

@@ -39,7 +39,9 @@ CachedRuns cached_evaluation(const std::filesystem::path& cache_dir, const std::
   if (dist::is_root(eval.world) && std::filesystem::exists(file, ec)) {
     const auto bytes = read_file_bytes(file);
     const auto saved = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-    if (!saved.is_discarded() && saved.value("key", json()) == key) cached = saved.dump();
+    if (saved.is_object() && saved.value("key", json()) == key && saved.value("mean", json()).is_number() &&
+        saved.value("std", json()).is_number() && saved.value("accuracies", json()).is_array())
+      cached = saved.dump();
   }
   if (eval.world && eval.world->distributed()) cached = eval.world->broadcast_string(cached);
   if (!cached.empty()) {

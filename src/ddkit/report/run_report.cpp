@@ -46,6 +46,18 @@ std::string png_img(const at::Tensor& grid, const std::string& alt) {
                      base64(data::encode_png(grid)));
 }
 
+// meta.json's "pool_indices", integers only: nlohmann's get<int64_t> casts a real such as
+// 1e300 to an integer, which is undefined behaviour.
+std::vector<int64_t> pool_indices(const json& list, const fs::path& set_dir) {
+  if (!list.is_array()) throw Error((set_dir / "meta.json").string(), "\"pool_indices\" is not a list");
+  std::vector<int64_t> out;
+  for (const auto& i : list) {
+    if (!i.is_number_integer()) throw Error((set_dir / "meta.json").string(), "\"pool_indices\" holds a non-integer");
+    out.push_back(i.get<int64_t>());
+  }
+  return out;
+}
+
 using ByClass = std::vector<std::vector<double>>;
 
 // Scores per class from a metadata.jsonl (entries without a score skipped).
@@ -163,8 +175,9 @@ std::string accuracy_section(const RunFiles& run) {
                           m.value("accuracies", json::array()).size(), escape_xml(protocol_text));
       if (baselines.is_object()) {
         const json b = baselines.value(model, json::object());
+        const double mean = m.value("mean", 0.0);  // a structured binding: not captured (C++17)
         const auto diff = [&](const char* key, double sign) {
-          return b.contains(key) ? fmt::format("{:+.2f}", sign * (m.value("mean", 0.0) - b[key].get<double>())) : "—";
+          return b.contains(key) ? fmt::format("{:+.2f}", sign * (mean - b[key].get<double>())) : "—";
         };
         html += fmt::format("<td>{}</td><td>{}</td>", diff("random", 1), diff("whole", -1));
       }
@@ -219,7 +232,7 @@ std::string images_section(const RunFiles& run, const data::Dataset& data, Score
     html += "<figure>" + png_img(image_grid(data::denormalize(set.images, data.normalization), set.labels, classes),
                                  caption) +
             fmt::format("<figcaption>{}, one row per class</figcaption></figure>", caption);
-    if (set.meta.contains("pool_indices")) selected_pool_indices = set.meta["pool_indices"].get<std::vector<int64_t>>();
+    if (set.meta.contains("pool_indices")) selected_pool_indices = pool_indices(set.meta["pool_indices"], run.final_set);
   } else {
     html += "<p class=\"note\">the set's images are not here</p>";
   }
@@ -272,17 +285,25 @@ std::string score_histograms(const Scores& scores, const data::Dataset& data) {
 }
 
 // DGS's target vs drawn counts per bin of the transformed space (docs/algorithms.md §10).
-std::string dgs_bins(const json& sampling) {
+// A count becomes that many values, so counts are bounded: a sampling.json claiming
+// 10^18 images in a bin would otherwise fill the memory.
+std::string dgs_bins(const json& sampling, const fs::path& file) {
+  constexpr int64_t kMaxCount = 1'000'000;
   std::vector<HistogramPanel> panels;
-  auto as_values = [](const json& counts) {
+  auto as_values = [&](const json& counts) {
+    if (!counts.is_array()) throw Error(file.string(), "a class's bin counts are not a list");
     std::vector<double> values;
-    for (size_t k = 0; k < counts.size(); ++k)
+    for (size_t k = 0; k < counts.size(); ++k) {
+      if (!counts[k].is_number_integer() || counts[k].get<int64_t>() < 0 || counts[k].get<int64_t>() > kMaxCount)
+        throw Error(file.string(), fmt::format("a bin count is not an integer in [0, {}]", kMaxCount));
       for (int64_t n = 0; n < counts[k].get<int64_t>(); ++n) values.push_back((static_cast<double>(k) + 0.5) / counts.size());
+    }
     return values;
   };
-  int64_t c = 0;
-  for (const auto& entry : sampling["classes"]) {
-    panels.push_back({fmt::format("class {}", c++),
+  const json& classes = sampling["classes"];  // {"<label>": selection} (sampling/dgs.h)
+  if (!classes.is_object()) throw Error(file.string(), "\"classes\" is not an object of classes");
+  for (const auto& [label, entry] : classes.items()) {
+    panels.push_back({"class " + label,
                       {{"pool", as_values(entry.value("pool_bins", json::array()))},
                        {"target", as_values(entry.value("target", json::array()))},
                        {"drawn", as_values(entry.value("drawn", json::array()))}}});
@@ -305,7 +326,7 @@ std::string difficulty_section(const RunFiles& run, const data::Dataset& data, S
   } else {
     html += "<p class=\"note\">no difficulty scores found</p>\n";
   }
-  if (run.sampling.is_object() && run.sampling.contains("classes")) html += dgs_bins(run.sampling);
+  if (run.sampling.is_object() && run.sampling.contains("classes")) html += dgs_bins(run.sampling, run.final_set / "sampling.json");
   std::error_code ec;
   if (!run.final_set.empty() && fs::exists(run.final_set / "difficulty.svg", ec)) {
     const auto svg = read_file_bytes(run.final_set / "difficulty.svg");
@@ -362,9 +383,7 @@ std::string times_section(const RunFiles& run) {
   return html + fmt::format("<tr><th>total</th><th>{:.1f}</th></tr></table>\n", total);
 }
 
-}  // namespace
-
-std::string run_report_html(const fs::path& run_dir, const data::Dataset& data) {
+std::string report_html(const fs::path& run_dir, const data::Dataset& data) {
   const RunFiles run = inspect_run(run_dir);
   Scores scores{ByClass(static_cast<size_t>(data.num_classes)), ByClass(static_cast<size_t>(data.num_classes)),
                 ByClass(static_cast<size_t>(data.num_classes))};
@@ -380,6 +399,18 @@ std::string run_report_html(const fs::path& run_dir, const data::Dataset& data) 
   html += times_section(run);
   html += fmt::format("<p class=\"note\">written by ddkit {}</p>\n</body></html>\n", DDKIT_VERSION);
   return html;
+}
+
+}  // namespace
+
+std::string run_report_html(const fs::path& run_dir, const data::Dataset& data) {
+  // The sections read the run's JSON files field by field; a field of another type than
+  // ddkit writes (a number where a list belongs) is the files' fault, not an internal error.
+  try {
+    return report_html(run_dir, data);
+  } catch (const json::exception& e) {
+    throw Error(run_dir.string(), fmt::format("a JSON file of the run has a field ddkit cannot read ({})", e.what()));
+  }
 }
 
 fs::path write_run_report(const fs::path& run_dir, const data::Dataset& data) {

@@ -120,7 +120,7 @@ EvalResult evaluate_image_set(const data::ImageSet& set, const data::Dataset& da
   if (root && options.resume && !partial_file.empty() && std::filesystem::exists(partial_file, ec)) {
     const auto bytes = read_file_bytes(partial_file);
     auto saved = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-    if (saved.is_discarded() || saved.value("protocol", json()) != partial["protocol"]) {
+    if (!saved.is_object() || saved.value("protocol", json()) != partial["protocol"] || !saved.value("models", json()).is_object()) {
       throw Error(partial_file.string(), "was written with other evaluation settings; remove it or drop --resume");
     }
     partial = saved;
