@@ -38,6 +38,7 @@ void register_buffer(CLI::App& app) {
   command->callback([options] {
     options->common.splits_work = true;  // by experts
     const auto world = start_run(options->common);
+    lock_output(options->buffer.out, world);
     const auto data = load_data(options->common, /*load_test=*/options->buffer.test_every_epoch);
     auto run = options->buffer;
     run.world = world;

@@ -108,6 +108,7 @@ void register_distill(CLI::App& app) {
     // the rows of each student batch with all-reduced gradients.
     options->common.splits_work = distill::is_matching(options->distill.method);
     const auto world = start_run(options->common);
+    lock_output(options->distill.out, world);
     const auto data = load_data(options->common, /*load_test=*/false);
     auto run = options->distill;
     run.matching.world = world;

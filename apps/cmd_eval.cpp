@@ -42,6 +42,7 @@ void register_eval(CLI::App& app) {
   command->callback([options] {
     options->common.splits_work = true;  // by runs
     const auto world = start_run(options->common);
+    lock_output(options->out, world);
     const auto data = load_data(options->common);
     const auto set = data::read_image_set(options->set, data);
     auto eval = options->eval;

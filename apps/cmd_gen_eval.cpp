@@ -30,7 +30,7 @@ void register_gen_eval(CLI::App& app) {
       ->check(at_least(0));
   command->add_option("--out", o.out, "quality.json to write");
   command->callback([options] {
-    start_run(options->common);
+    lock_output(options->run.out, start_run(options->common));
     const auto data = load_data(options->common);
     auto run = options->run;
     apply_common(run.quality, options->common);

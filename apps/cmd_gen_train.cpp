@@ -84,7 +84,7 @@ void register_gen_train(CLI::App& app) {
   command->add_option("--out", options->training.out, "Directory: model.pt (EMA weights), checkpoint.pt, train.json")
       ->required();
   command->callback([options] {
-    start_run(options->common);
+    lock_output(options->training.out, start_run(options->common));
     auto run = options->training;
     const auto data = load_data(options->common, /*load_test=*/run.fid_every > 0);
     apply_common(run, options->common);

@@ -44,7 +44,7 @@ void register_pipeline(CLI::App& app) {
   command->add_flag("--resume", options->run.resume, "Reuse finished stages in --out and continue unfinished ones");
   command->add_option("--out", options->run.out, "Run directory")->required();
   command->callback([options] {
-    start_run(options->common);
+    lock_output(options->run.out, start_run(options->common));
     const auto data = load_data(options->common);
     auto run = options->run;
     apply_common(run, options->common);

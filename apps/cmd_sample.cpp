@@ -28,7 +28,7 @@ void register_sample(CLI::App& app) {
   add_observer_flags(*command, options->run.observer);
   command->add_option("--out", options->run.out, "Output image set (with sampling.json)")->required();
   command->callback([options] {
-    start_run(options->common);
+    lock_output(options->run.out, start_run(options->common));
     const auto data = load_data(options->common, /*load_test=*/false);
     auto run = options->run;
     run.pool_dir = options->pool;

@@ -41,6 +41,7 @@ void register_score(CLI::App& app) {
     }
     options->common.splits_work = true;  // by samples
     const auto world = start_run(options->common);
+    lock_output(options->run.out, world);
     const auto data = load_data(options->common, /*load_test=*/false);
     auto run = options->run;
     run.world = world;

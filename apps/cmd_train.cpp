@@ -28,7 +28,7 @@ void register_train(CLI::App& app) {
   command->add_flag("--dsa", options->training.dsa, "DSA augmentation of every mini-batch");
   command->add_option("--out", options->out, "Model file to write (model.pt)")->required();
   command->callback([options] {
-    start_run(options->common);
+    lock_output(options->out, start_run(options->common));
     const auto data = load_data(options->common);
     auto model = train::train_on_training_split(data, options->model, options->training, options->common.seed,
                                                 options->common.device, options->common.quiet);

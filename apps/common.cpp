@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 #include "ddkit/pipeline/reference_accuracy.h"
 #include "ddkit/train/device.h"
 #include "ddkit/util/error.h"
+#include "ddkit/util/output_lock.h"
 #include "ddkit/util/runtime.h"
 
 namespace ddkit::cli {
@@ -58,6 +60,12 @@ void apply_common(RunSettings& run, const CommonOptions& common) {
   run.threads = common.threads;
   run.device = common.device;
   run.quiet = common.quiet;
+}
+
+void lock_output(const std::filesystem::path& out, const std::shared_ptr<dist::Context>& world) {
+  // Released (and its file removed) when the process exits; the kernel drops it on a kill.
+  static std::vector<std::unique_ptr<OutputLock>> held;
+  if (!out.empty() && dist::is_root(world)) held.push_back(std::make_unique<OutputLock>(out));
 }
 
 std::shared_ptr<dist::Context> start_run(const CommonOptions& options) {

@@ -2,6 +2,7 @@
 // --device, --resume, --quiet, --data, --data-dir).
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -45,6 +46,9 @@ void add_common_flags(CLI::App& command, CommonOptions& options, bool with_data 
 // Configure threads/allocator/logging for this run and join its world (a
 // world of one unless distributed); call first in a subcommand.
 std::shared_ptr<dist::Context> start_run(const CommonOptions& options);
+// Takes the run's output lock (util/output_lock.h) on the root rank, held until the
+// process ends: a second run given the same --out is refused before it writes.
+void lock_output(const std::filesystem::path& out, const std::shared_ptr<dist::Context>& world);
 // A subcommand's settings from the common flags (seed, threads, device, quiet);
 // its own resume and out stay as bound.
 void apply_common(RunSettings& run, const CommonOptions& common);
