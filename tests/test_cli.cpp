@@ -15,46 +15,20 @@
 #include <nlohmann/json.hpp>
 
 #include "ddkit/data/image_io.h"
+#include "cli_fixtures.h"
 #include "fixtures.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Outcome {
-  int exit_code = -1;
-  std::string err;
-};
-
-Outcome run_ddkit(const std::string& args) {
-  // One stderr file per test: ctest runs tests of this program in parallel.
-  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-  const auto err_file = fs::temp_directory_path() / ("ddkit_test_cli_" + std::string(test->name()) + ".stderr");
-  const std::string command =
-      std::string(DDKIT_BINARY) + " " + args + " --threads 1 > /dev/null 2> " + err_file.string();
-  const int status = std::system(command.c_str());
-  std::ifstream in(err_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
-}
-
-// Exactly one line, "ddkit: error: <subject>: ..." containing `problem`.
-void expect_user_error(const Outcome& outcome, const std::string& subject, const std::string& problem) {
-  EXPECT_EQ(outcome.exit_code, 2) << outcome.err;
-  EXPECT_EQ(outcome.err.rfind("ddkit: error: " + subject + ": ", 0), 0u) << outcome.err;
-  EXPECT_NE(outcome.err.find(problem), std::string::npos) << outcome.err;
-  EXPECT_EQ(std::count(outcome.err.begin(), outcome.err.end(), '\n'), 1) << outcome.err;
-}
+using ddkit_test::Outcome;
+using ddkit_test::expect_user_error;
+using ddkit_test::run_ddkit;
+using ddkit_test::tiny_mnist;
 
 void write_text(const fs::path& file, const std::string& text) {
   std::ofstream(file) << text;
-}
-
-fs::path tiny_mnist(const std::string& name) {
-  auto dir = ddkit_test::fresh_dir(name);
-  ddkit_test::write_tiny_mnist(dir);
-  return dir;
 }
 
 std::string distill_into(const fs::path& data_dir, const fs::path& out) {

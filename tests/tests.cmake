@@ -8,6 +8,7 @@ ddkit_test(test_distill_pools ddkit_distill)
 ddkit_test(test_data ddkit_data SOURCES test_data_idx.cpp test_data_errors.cpp test_data_cifar.cpp
            test_data_folder.cpp test_data_image_set.cpp test_data_tensor_io.cpp)
 ddkit_test(test_cli ddkit_data)
+ddkit_test(test_cli_faults ddkit_data)
 ddkit_test(test_sampling ddkit_sampling)
 ddkit_test(test_difficulty ddkit_sampling ddkit_report)
 ddkit_test(test_pipeline ddkit_pipeline)

@@ -42,8 +42,11 @@ void ema_update(torch::nn::Module& model, torch::nn::Module& ema, double decay) 
   for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i], 1.0 - decay);
 }
 
+// The checkpoint holds everything a resumed run continues from, in one atomic file: the
+// weights, Adam's state, the step and `progress` (the loss and FID curves and the loss
+// window, as JSON). Wall time is not in it: it is the one thing a resume cannot repeat.
 void save_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, torch::optim::Adam& optimizer,
-                     int64_t step) {
+                     int64_t step, const nlohmann::json& progress) {
   torch::serialize::OutputArchive archive, model_archive, ema_archive, optimizer_archive;
   model.save(model_archive);
   ema.save(ema_archive);
@@ -52,13 +55,14 @@ void save_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, torch
   archive.write("ema", ema_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("step", torch::tensor(step, torch::kLong));
+  archive.write("progress", c10::IValue(progress.dump()));
   std::ostringstream bytes;
   archive.save_to(bytes);
   write_file_atomic(file, bytes.str());
 }
 
 int64_t load_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, torch::optim::Adam& optimizer,
-                        const torch::Device& device) {
+                        const torch::Device& device, nlohmann::json& progress) {
   const auto bytes = read_file_bytes(file);
   torch::serialize::InputArchive archive, model_archive, ema_archive, optimizer_archive;
   try {
@@ -71,6 +75,10 @@ int64_t load_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, to
     optimizer.load(optimizer_archive);
     torch::Tensor step;
     archive.read("step", step);
+    c10::IValue saved;
+    progress = archive.try_read("progress", saved) && saved.isString()
+                   ? nlohmann::json::parse(saved.toStringRef(), nullptr, false)
+                   : nlohmann::json();  // a checkpoint of an earlier ddkit: curves from progress.json
     return step.item<int64_t>();
   } catch (const std::exception&) {
     throw Error(file.string(), "not a checkpoint of this generator (different --channels? corrupt?)");
@@ -167,6 +175,14 @@ class LossWindow {
     return average();
   }
   double average() const { return recent_.empty() ? 0.0 : sum_ / recent_.size(); }
+  // The window as it is, running sum included: a sum recomputed from the values would
+  // round differently, and a resumed run would log other averages.
+  nlohmann::json state() const { return {{"values", recent_}, {"sum", sum_}}; }
+  void restore(const nlohmann::json& state) {
+    recent_.clear();
+    for (const auto& v : state.at("values")) recent_.push_back(v.get<double>());
+    sum_ = state.at("sum").get<double>();
+  }
 
  private:
   std::deque<double> recent_;
@@ -185,7 +201,11 @@ TrainingLog read_training_log(const fs::path& out) {
   std::error_code ec;
   if (!fs::exists(out / "progress.json", ec)) return log;
   const auto bytes = read_file_bytes(out / "progress.json");
-  const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
+  const auto j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (!j.is_object() || !j.value("train_seconds", nlohmann::json(0.0)).is_number() ||
+      !j.value("curve", nlohmann::json::array()).is_array() || !j.value("fid_curve", nlohmann::json::array()).is_array()) {
+    throw Error((out / "progress.json").string(), "is not a gen-train progress log; remove it or drop --resume");
+  }
   log.previous_seconds = j.value("train_seconds", 0.0);
   log.curve = j.value("curve", nlohmann::json::array());
   log.fid_curve = j.value("fid_curve", nlohmann::json::array());
@@ -245,8 +265,9 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
 
   const auto checkpoint = o.out / "checkpoint.pt";
   int64_t start = 0;
+  nlohmann::json saved_progress;
   if (o.resume && fs::exists(checkpoint)) {
-    start = load_checkpoint(checkpoint, *model, *ema, optimizer, device);
+    start = load_checkpoint(checkpoint, *model, *ema, optimizer, device, saved_progress);
     spdlog::info("gen-train: resumed from {} at step {}", checkpoint.string(), start);
   }
   spdlog::info("gen-train: UNet {} parameters (width {}), {} schedule, {}-prediction, {} steps of batch {} on {}",
@@ -261,17 +282,27 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
 
   const TrainingData training{to_model_space(data.train.images, data.normalization).to(device),
                               data.train.labels.to(device)};
-  auto write_model = [&](int64_t step, double loss, double seconds) {
+  // model.pt holds no wall time, so the same seed and threads give the same bytes whether
+  // or not the run was interrupted; train.json adds the training time.
+  auto write_model = [&](int64_t step, double loss) {
     info.extra = {{"steps", step},   {"batch", o.batch},   {"lr", o.lr},         {"ema_decay", o.ema_decay},
                   {"seed", o.seed},  {"label_dropout", o.label_dropout}, {"min_snr_gamma", o.min_snr_gamma},
-                  {"warmup", o.warmup}, {"grad_clip", o.grad_clip}, {"loss", loss}, {"parameters", parameters},
-                  {"train_seconds", seconds}};
+                  {"warmup", o.warmup}, {"grad_clip", o.grad_clip}, {"loss", loss}, {"parameters", parameters}};
     save_generator(o.out / "model.pt", *ema, info);
   };
 
   model->train();
   LossWindow window;
   TrainingLog log = start > 0 ? read_training_log(o.out) : TrainingLog{};
+  if (start > 0 && saved_progress.is_object()) {  // the checkpoint's own curves and window
+    try {
+      log.curve = saved_progress.at("curve");
+      log.fid_curve = saved_progress.at("fid_curve");
+      window.restore(saved_progress.at("window"));
+    } catch (const nlohmann::json::exception&) {
+      throw Error(checkpoint.string(), "holds no readable training progress (corrupt?)");
+    }
+  }
   double excluded_seconds = 0;  // spent on the quality signal
   const auto wall_start = std::chrono::steady_clock::now();
   auto seconds_so_far = [&] {
@@ -298,8 +329,9 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
     }
     progress.advance(1, fmt::format("loss {:.4f}", average));
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) {
-      write_model(step + 1, average, seconds_so_far());
-      save_checkpoint(checkpoint, *model, *ema, optimizer, step + 1);
+      write_model(step + 1, average);
+      save_checkpoint(checkpoint, *model, *ema, optimizer, step + 1,
+                      {{"curve", log.curve}, {"fid_curve", log.fid_curve}, {"window", window.state()}});
       write_file_atomic(o.out / "progress.json",
                         nlohmann::json{{"step", step + 1},
                                        {"train_seconds", seconds_so_far()},
@@ -310,8 +342,9 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   }
   const double last = window.average();
   progress.finish(fmt::format("loss {:.4f}", last));
-  if (start >= o.steps) write_model(o.steps, last, seconds_so_far());
+  if (start >= o.steps) write_model(o.steps, last);
   nlohmann::json result = to_json(info);
+  result["extra"]["train_seconds"] = seconds_so_far();
   result["curve"] = log.curve;
   result["fid_curve"] = log.fid_curve;
   result["min_snr_gamma"] = o.min_snr_gamma;
