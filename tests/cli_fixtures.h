@@ -20,17 +20,22 @@ struct Outcome {
   std::string err;
 };
 
-inline Outcome run_ddkit(const std::string& args) {
+// Runs a shell command line with stderr to a file; its exit code and stderr.
+inline Outcome run_ddkit_command(const std::string& command_line) {
   // One stderr file per test: ctest runs tests of this program in parallel.
   const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
   const auto err_file = std::filesystem::temp_directory_path() / ("ddkit_test_cli_" + std::string(test->name()) + ".stderr");
-  const std::string command =
-      std::string(DDKIT_BINARY) + " " + args + " --threads 1 > /dev/null 2> " + err_file.string();
+  const std::string command = command_line + " 2> " + err_file.string();
   const int status = std::system(command.c_str());
   std::ifstream in(err_file);
   std::stringstream text;
   text << in.rdbuf();
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+// `ddkit ARGS --threads 1`, stdout dropped.
+inline Outcome run_ddkit(const std::string& args) {
+  return run_ddkit_command(std::string(DDKIT_BINARY) + " " + args + " --threads 1 > /dev/null");
 }
 
 // Exactly one line, "ddkit: error: <subject>: ..." containing `problem`.

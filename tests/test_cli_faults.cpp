@@ -1,7 +1,8 @@
 // Faults through the `ddkit` binary (docs/reliability.md "Faults"): a run killed with
 // SIGKILL in the middle of its work, then `--resume`d, writes the same files as an
 // uninterrupted run with the same seed and threads; a second run given the same --out
-// is refused while the first runs.
+// is refused while the first runs; a full disk and a read-only output folder end the run
+// with one line and leave nothing behind.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -113,6 +115,28 @@ void expect_kill_and_resume_equal(const fs::path& dir, const std::string& args,
   }
 }
 
+// Runs `ddkit ARGS` in a private mount namespace where `dir` is a fresh tmpfs mounted with
+// `options` (e.g. "size=32k", "ro"), and lists what `dir` holds after the run (the tmpfs
+// goes with the namespace). Empty optional where this process may not mount (not root).
+struct TmpfsRun {
+  ddkit_test::Outcome outcome;
+  std::string left_behind;  // `ls -A` of dir after the run
+};
+std::optional<TmpfsRun> run_on_tmpfs(const fs::path& dir, const std::string& options, const std::string& args) {
+  if (std::system("unshare --mount true > /dev/null 2>&1") != 0) return std::nullopt;
+  fs::create_directories(dir);
+  const auto listing = fs::path(dir.string() + ".listing");
+  const std::string inner = "mount -t tmpfs -o " + options + " tmpfs " + dir.string() + " || exit 99; " +
+                            std::string(DDKIT_BINARY) + " " + args + " --threads 1 > /dev/null; rc=$?; ls -A " +
+                            dir.string() + " > " + listing.string() + "; exit $rc";
+  auto outcome = ddkit_test::run_ddkit_command("unshare --mount sh -c '" + inner + "'");
+  if (outcome.exit_code == 99) return std::nullopt;
+  std::ifstream in(listing);
+  std::stringstream text;
+  text << in.rdbuf();
+  return TmpfsRun{outcome, text.str()};
+}
+
 std::string data_flag(const fs::path& dir) { return " --data mnist:" + dir.string(); }
 
 fs::path checkpoint_state(const fs::path& out) { return fs::path(out.string() + ".checkpoint") / "state.json"; }
@@ -166,7 +190,7 @@ TEST(CliFaults, ASecondRunOnTheSameOutIsRefused) {
   const auto dir = ddkit_test::tiny_mnist("faults_same_out");
   const auto out = dir / "dm";
   const std::string args = "distill --method dm --ipc 1 --batch-real 8" + data_flag(dir) + " --out " + out.string();
-  const pid_t first = spawn_ddkit(args + " --iterations 100000");
+  const pid_t first = spawn_ddkit(args + " --iterations 100000 --checkpoint-every 1");
   ASSERT_GT(first, 0);
   const auto lock = dir / ".dm.lock";
   for (int i = 0; i < 6000 && !fs::exists(checkpoint_state(out)); ++i)
@@ -181,4 +205,23 @@ TEST(CliFaults, ASecondRunOnTheSameOutIsRefused) {
   EXPECT_EQ(ddkit_test::run_ddkit(args + " --iterations 2").exit_code, 0);
   EXPECT_TRUE(fs::exists(out / "meta.json"));
   EXPECT_FALSE(fs::exists(lock));  // removed by the run that ended normally
+}
+
+TEST(CliFaults, AFullDiskAndAReadOnlyOutputGiveOneLineAndNoOutput) {
+  const auto dir = ddkit_test::tiny_mnist("faults_disk");
+  const auto mount = dir / "mnt";
+  const std::string args = "distill --method random --ipc 2" + data_flag(dir) + " --out " + (mount / "set").string();
+  // 16 KiB: the lock file fits, the set's images.pt (20 images of 28x28 floats) does not.
+  const auto full = run_on_tmpfs(mount, "size=16k", args);
+  if (!full) GTEST_SKIP() << "cannot mount a tmpfs here (not root?)";
+  EXPECT_EQ(full->outcome.exit_code, 2) << full->outcome.err;
+  EXPECT_EQ(full->outcome.err.rfind("ddkit: error: " + (mount / "set").string(), 0), 0u) << full->outcome.err;
+  EXPECT_NE(full->outcome.err.find("disk full"), std::string::npos) << full->outcome.err;
+  EXPECT_EQ(std::count(full->outcome.err.begin(), full->outcome.err.end(), '\n'), 1) << full->outcome.err;
+  EXPECT_EQ(full->left_behind, "");  // no staged folder, no temporary file, no lock file
+
+  const auto read_only = run_on_tmpfs(mount, "ro", args);
+  ASSERT_TRUE(read_only);
+  ddkit_test::expect_user_error(read_only->outcome, (mount / "set").string(), "Read-only file system");
+  EXPECT_EQ(read_only->left_behind, "");
 }
