@@ -71,3 +71,25 @@ put("tensor", "uint8.pt", saved(torch.from_numpy(rng.integers(0, 256, (2, 1, 3, 
 put("tensor", "int64.pt", saved(torch.tensor([0, 9, 4])))
 put("tensor", "float32.pt", saved(torch.from_numpy(rng.standard_normal((2, 3)).astype(np.float32))))
 put("tensor", "float64_view.pt", saved(torch.arange(12, dtype=torch.float64).view(3, 4)[:, 1:3]))
+
+
+# A module archive in libtorch's layout (what ddkit's model, generator and checkpoint files
+# hold): __torch__ objects built from dicts of tensors, strings and nested modules. Made
+# by torch.save with stand-in classes registered as the module "__torch__".
+import sys
+import types
+
+fake = types.ModuleType("__torch__")
+sys.modules["__torch__"] = fake
+
+
+class Module:
+    def __init__(self, **attributes):
+        self.__dict__.update(attributes)
+
+
+Module.__module__ = "__torch__"
+fake.Module = Module
+base = torch.arange(6, dtype=torch.float32)
+put("tensor", "module.pt", saved(Module(conv=Module(weight=base.view(2, 3), bias=base[4:]), step=torch.tensor(7),
+                                        ddkit_model_info='{"model": "convnet"}', lr=0.01, flags=[True, None])))

@@ -13,9 +13,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER=${1:-30}
 shift || true
 TARGETS=("$@")
-# fuzz_tensor is built but not in the default list: libtorch's unpickler, which reads .pt
-# files today, allocates from lengths the file claims (docs/reliability.md "Open").
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx cifar image metadata run_json config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx cifar image metadata tensor run_json config)
 # clang with libFuzzer and the sanitizer runtimes (Debian 12: clang 14).
 if ! command -v clang++-14 > /dev/null ||
   [ ! -f "$(clang++-14 -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]; then

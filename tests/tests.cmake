@@ -6,7 +6,7 @@ ddkit_test(test_train ddkit_train)
 ddkit_test(test_distill ddkit_distill)
 ddkit_test(test_distill_pools ddkit_distill)
 ddkit_test(test_data ddkit_data SOURCES test_data_idx.cpp test_data_errors.cpp test_data_cifar.cpp
-           test_data_folder.cpp test_data_image_set.cpp test_data_tensor_io.cpp)
+           test_data_folder.cpp test_data_image_set.cpp test_data_tensor_io.cpp test_data_pt_archive.cpp)
 ddkit_test(test_cli ddkit_data)
 ddkit_test(test_cli_faults ddkit_data)
 ddkit_test(test_sampling ddkit_sampling)

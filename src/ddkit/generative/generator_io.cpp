@@ -2,10 +2,12 @@
 
 #include <sstream>
 
-#include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/torch.h>
 
+#include "ddkit/data/pt_archive.h"
+#include "ddkit/data/tensor_io.h"
+#include "ddkit/train/archive_state.h"
 #include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
 
@@ -40,21 +42,14 @@ void save_generator(const std::filesystem::path& file, UNetImpl& model, const Ge
 LoadedGenerator load_generator(const std::filesystem::path& file) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) throw Error(file.string(), "no such generator file");
-  const auto bytes = read_file_bytes(file);
-  torch::serialize::InputArchive archive;
-  try {
-    // To the CPU: a file written on a GPU loads on any host; callers move the model.
-    archive.load_from(bytes.data(), bytes.size(), c10::Device(c10::kCPU));
-  } catch (const std::exception&) {
-    throw Error(file.string(), "not a generator written by `ddkit gen-train` (corrupt or truncated?)");
-  }
-  c10::IValue value;
-  if (!archive.try_read(kInfoKey, value) || !value.isString()) {
+  const auto archive = data::PtArchive::read(file);
+  const auto* value = archive.root().find(kInfoKey);
+  if (value == nullptr || value->kind != data::PtValue::Kind::string) {
     throw Error(file.string(), "has no ddkit generator information (not written by `ddkit gen-train`)");
   }
   LoadedGenerator loaded;
   try {
-    const auto j = nlohmann::json::parse(value.toStringRef());
+    const auto j = nlohmann::json::parse(value->text);
     loaded.info.unet = unet_options_from_json(j.at("unet"));
     const auto& s = j.at("schedule");
     // Files without these fields were trained with the linear schedule and eps-prediction.
@@ -74,11 +69,8 @@ LoadedGenerator load_generator(const std::filesystem::path& file) {
     throw Error(file.string(), "has malformed ddkit generator information (" + e.problem() + ")");
   }
   loaded.model = UNet(loaded.info.unet);
-  try {
-    loaded.model->load(archive);
-  } catch (const std::exception&) {
-    throw Error(file.string(), "weights do not match the generator's recorded architecture");
-  }
+  data::PtTensorReader tensors(archive);
+  train::load_module_state(archive.root(), *loaded.model, tensors, file.string());
   loaded.model->eval();
   return loaded;
 }

@@ -6,13 +6,15 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/torch.h>
 
+#include "ddkit/data/pt_archive.h"
+#include "ddkit/data/tensor_io.h"
 #include "ddkit/generative/generate_run.h"
 #include "ddkit/generative/generator_io.h"
 #include "ddkit/generative/quality.h"
+#include "ddkit/train/archive_state.h"
 #include "ddkit/train/device.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/atomic_file.h"
@@ -61,28 +63,35 @@ void save_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, torch
   write_file_atomic(file, bytes.str());
 }
 
+const data::PtValue& member(const data::PtValue& root, const char* key, const fs::path& file) {
+  const auto* value = root.find(key);
+  if (value == nullptr) throw Error(file.string(), std::string("is not a generator checkpoint: it has no '") + key + "'");
+  return *value;
+}
+
 int64_t load_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, torch::optim::Adam& optimizer,
                         const torch::Device& device, nlohmann::json& progress) {
-  const auto bytes = read_file_bytes(file);
-  torch::serialize::InputArchive archive, model_archive, ema_archive, optimizer_archive;
+  const auto archive = data::PtArchive::read(file);
+  const auto& root = archive.root();
+  data::PtTensorReader tensors(archive);
   try {
-    archive.load_from(bytes.data(), bytes.size(), device);
-    archive.read("model", model_archive);
-    archive.read("ema", ema_archive);
-    archive.read("optimizer", optimizer_archive);
-    model.load(model_archive);
-    ema.load(ema_archive);
-    optimizer.load(optimizer_archive);
-    torch::Tensor step;
-    archive.read("step", step);
-    c10::IValue saved;
-    progress = archive.try_read("progress", saved) && saved.isString()
-                   ? nlohmann::json::parse(saved.toStringRef(), nullptr, false)
-                   : nlohmann::json();  // a checkpoint of an earlier ddkit: curves from progress.json
-    return step.item<int64_t>();
-  } catch (const std::exception&) {
-    throw Error(file.string(), "not a checkpoint of this generator (different --channels? corrupt?)");
+    train::load_module_state(member(root, "model", file), model, tensors, file.string());
+    train::load_module_state(member(root, "ema", file), ema, tensors, file.string());
+  } catch (const Error& e) {
+    throw Error(file.string(), "not a checkpoint of this generator (different --channels?): " + e.problem());
   }
+  train::load_adam_state(member(root, "optimizer", file), optimizer, tensors, device, file.string());
+  const auto* step = root.find("step");
+  if (step == nullptr || step->kind != data::PtValue::Kind::tensor) throw Error(file.string(), "has no step");
+  const auto step_tensor = tensors.tensor(step->tensor);
+  if (step_tensor.numel() != 1 || step_tensor.scalar_type() != torch::kLong || step_tensor.item<int64_t>() < 0) {
+    throw Error(file.string(), "has a malformed step");
+  }
+  const auto* saved = root.find("progress");
+  progress = saved != nullptr && saved->kind == data::PtValue::Kind::string
+                 ? nlohmann::json::parse(saved->text, nullptr, false)
+                 : nlohmann::json();  // a checkpoint of an earlier ddkit: curves from progress.json
+  return step_tensor.item<int64_t>();
 }
 
 }  // namespace

@@ -2,10 +2,12 @@
 
 #include <sstream>
 
-#include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include "ddkit/data/pt_archive.h"
+#include "ddkit/data/tensor_io.h"
 #include "ddkit/models/factory.h"
+#include "ddkit/train/archive_state.h"
 #include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
 
@@ -29,21 +31,14 @@ void save_model(const std::filesystem::path& file, models::ClassifierImpl& model
 }
 
 LoadedModel load_model(const std::filesystem::path& file) {
-  const auto bytes = read_file_bytes(file);
-  torch::serialize::InputArchive archive;
-  c10::IValue value;
-  try {
-    // To the CPU: a file written on a GPU loads on any host; callers move the model.
-    archive.load_from(bytes.data(), bytes.size(), c10::Device(c10::kCPU));
-  } catch (const std::exception&) {
-    throw Error(file.string(), "not a model file written by `ddkit train` (corrupt or truncated?)");
-  }
-  if (!archive.try_read(kInfoKey, value) || !value.isString()) {
+  const auto archive = data::PtArchive::read(file);
+  const auto* info = archive.root().find(kInfoKey);
+  if (info == nullptr || info->kind != data::PtValue::Kind::string) {
     throw Error(file.string(), "has no ddkit model information (not written by `ddkit train`)");
   }
   LoadedModel loaded;
   try {
-    const auto json_info = nlohmann::json::parse(value.toStringRef());
+    const auto json_info = nlohmann::json::parse(info->text);
     loaded.info.model_name = json_info.at("model").get<std::string>();
     const auto shape = json_info.at("shape");
     loaded.info.shape = {shape.at(0).get<int64_t>(), shape.at(1).get<int64_t>(), shape.at(2).get<int64_t>()};
@@ -54,11 +49,8 @@ LoadedModel load_model(const std::filesystem::path& file) {
     throw Error(file.string(), "has malformed ddkit model information");
   }
   loaded.model = models::make_model(loaded.info.model_name, loaded.info.shape, loaded.info.num_classes);
-  try {
-    loaded.model->load(archive);
-  } catch (const std::exception&) {
-    throw Error(file.string(), "parameters do not match model '" + loaded.info.model_name + "'");
-  }
+  data::PtTensorReader tensors(archive);
+  load_module_state(archive.root(), *loaded.model, tensors, file.string());
   return loaded;
 }
 
