@@ -338,6 +338,55 @@ TEST(DistLaunch, KilledWorkerFailsFastAndDmResumes) {
   EXPECT_TRUE(at::allclose(a, b, 1e-3, 1e-4)) << (a - b).abs().max().item<double>();
 }
 
+// Kills rank 1 of a running `launch`; launch must exit non-zero within seconds.
+void expect_fast_failure_after_killing(pid_t launch, pid_t rank1, const fs::path& err) {
+  ::kill(rank1, SIGKILL);
+  const auto killed_at = Clock::now();
+  bool finished = false;
+  const int code = wait_for(launch, std::chrono::seconds(20), &finished);
+  ASSERT_TRUE(finished) << "launch did not exit after a worker died\n" << read_text(err);
+  EXPECT_NE(code, 0);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed_at).count(), 5.0);
+}
+
+TEST(DistLaunch, KilledWorkerFailsFastAndBufferResumes) {
+  const auto t = tiny("kill_buffer");
+  const std::string args = "buffer --experts 4 --epochs 1 --batch 32 --no-test --seed 2 " + t.data;
+  const auto out = t.dir / "two";
+  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
+  const pid_t rank1 = worker_pid(t.dir / "two.err", 1);
+  ASSERT_GT(rank1, 0) << read_text(t.dir / "two.err");
+  ASSERT_TRUE(wait_for_file(out / "expert_0.pt", std::chrono::seconds(60))) << read_text(t.dir / "two.err");
+  expect_fast_failure_after_killing(launch, rank1, t.dir / "two.err");
+
+  ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
+      << read_text(t.dir / "resume.err");
+  ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0) << read_text(t.dir / "one.err");
+  for (int e = 0; e < 4; ++e) {
+    const auto name = "expert_" + std::to_string(e) + ".pt";
+    EXPECT_EQ(read_text(out / name), read_text(t.dir / "one" / name)) << name;
+  }
+}
+
+// `score` keeps no checkpoint: after a worker is killed, nothing is written, and the same
+// command run again writes what one process writes.
+TEST(DistLaunch, KilledWorkerFailsFastAndScoreRunsAgain) {
+  const auto t = tiny("kill_score");
+  const std::string args = "score --split train --observer-epochs 2 --seed 3 " + t.data;
+  const auto out = t.dir / "two";
+  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
+  const pid_t rank1 = worker_pid(t.dir / "two.err", 1);
+  ASSERT_GT(rank1, 0) << read_text(t.dir / "two.err");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  expect_fast_failure_after_killing(launch, rank1, t.dir / "two.err");
+  EXPECT_FALSE(fs::exists(out / "metadata.jsonl"));
+
+  ASSERT_EQ(run_ddkit(t.dir, "again", "launch -n 2 -- " + args + " --out " + out.string()), 0)
+      << read_text(t.dir / "again.err");
+  ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0) << read_text(t.dir / "one.err");
+  EXPECT_EQ(read_text(out / "metadata.jsonl"), read_text(t.dir / "one" / "metadata.jsonl"));
+}
+
 TEST(DistLaunch, RefusesUnsplitSubcommandsAndReportsWorkerErrors) {
   const auto t = tiny("refuse");
   // `train` does not split its work: every worker refuses, launch exits 2.
