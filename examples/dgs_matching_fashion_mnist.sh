@@ -151,6 +151,13 @@ for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*")), key=lambda d: [int(x
                      "std": statistics.pstdev(accuracies), "runs": len(accuracies), "repeats": len(files),
                      "eval_seconds": eval_seconds, "distill_seconds": seconds_of(made),
                      "command": command(method, ipc, iters, s)})
+# Rows measured before and not in OUT now (another machine, a removed run folder) are kept:
+# the JSON accumulates, a row measured again replaces its old value.
+key = lambda r: (r["method"], r["ipc"], r["iterations"], r["set"])
+fresh = {key(r) for r in rows}
+if os.path.exists(path):
+    rows += [r for r in json.load(open(path))["rows"] if key(r) not in fresh]
+rows.sort(key=lambda r: (r["method"], r["ipc"], r["iterations"], r["set"]))
 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 json.dump({"rows": rows}, open(path + ".tmp", "w"), indent=2)
 os.replace(path + ".tmp", path)
