@@ -279,23 +279,34 @@ TEST(DistLaunch, BufferTwoWorkersEqualsOneProcess) {
                          ddkit::data::load_tensor(t.dir / "one" / "expert_1.pt")));
 }
 
+// Starts `launch -n 2 -- ARGS --out OUT`, waits until `ready` exists (without one, 1.5 s),
+// kills rank 1, and expects launch to exit non-zero within 5 s of the kill.
+void launch_and_kill_rank1(const Tiny& t, const std::string& args, const fs::path& out, const fs::path& ready) {
+  const auto err = t.dir / "two.err";
+  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
+  const pid_t rank1 = worker_pid(err, 1);
+  ASSERT_GT(rank1, 0) << read_text(err);
+  if (ready.empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  } else {
+    ASSERT_TRUE(wait_for_file(ready, std::chrono::seconds(60))) << read_text(err);
+  }
+  ::kill(rank1, SIGKILL);
+  const auto killed_at = Clock::now();
+  bool finished = false;
+  const int code = wait_for(launch, std::chrono::seconds(20), &finished);
+  ASSERT_TRUE(finished) << "launch did not exit after a worker died\n" << read_text(err);
+  EXPECT_NE(code, 0);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed_at).count(), 5.0);
+}
+
 TEST(DistLaunch, KilledWorkerFailsFastAndEvalResumes) {
   const auto t = tiny("kill_eval");
   ASSERT_EQ(run_ddkit(t.dir, "set", "distill --method random --ipc 2 " + t.data + " --out " + (t.dir / "set").string()), 0);
   const std::string args =
       "eval --set " + (t.dir / "set").string() + " --runs 4 --epochs 20 --lr 0.0003 --seed 1 " + t.data;
   const auto out = t.dir / "two";
-  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
-  const pid_t rank1 = worker_pid(t.dir / "two.err", 1);
-  ASSERT_GT(rank1, 0) << read_text(t.dir / "two.err");
-  ASSERT_TRUE(wait_for_file(out / "results.partial.json", std::chrono::seconds(60))) << read_text(t.dir / "two.err");
-  ::kill(rank1, SIGKILL);
-  const auto killed_at = Clock::now();
-  bool finished = false;
-  const int code = wait_for(launch, std::chrono::seconds(20), &finished);
-  ASSERT_TRUE(finished) << "launch did not exit after a worker died";
-  EXPECT_NE(code, 0);
-  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed_at).count(), 5.0);
+  ASSERT_NO_FATAL_FAILURE(launch_and_kill_rank1(t, args, out, out / "results.partial.json"));
   EXPECT_FALSE(fs::exists(out / "results.json"));
   EXPECT_NE(read_text(t.dir / "two.err").find("rank 1"), std::string::npos);
   const auto partial = json::parse(read_text(out / "results.partial.json"));
@@ -315,18 +326,7 @@ TEST(DistLaunch, KilledWorkerFailsFastAndDmResumes) {
   const std::string args =
       "distill --method dm --ipc 2 --iterations 40 --batch-real 8 --checkpoint-every 2 --seed 4 " + t.data;
   const auto out = t.dir / "two";
-  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
-  const pid_t rank1 = worker_pid(t.dir / "two.err", 1);
-  ASSERT_GT(rank1, 0);
-  ASSERT_TRUE(wait_for_file(fs::path(out.string() + ".checkpoint") / "state.json", std::chrono::seconds(60)))
-      << read_text(t.dir / "two.err");
-  ::kill(rank1, SIGKILL);
-  const auto killed_at = Clock::now();
-  bool finished = false;
-  const int code = wait_for(launch, std::chrono::seconds(20), &finished);
-  ASSERT_TRUE(finished);
-  EXPECT_NE(code, 0);
-  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed_at).count(), 5.0);
+  ASSERT_NO_FATAL_FAILURE(launch_and_kill_rank1(t, args, out, fs::path(out.string() + ".checkpoint") / "state.json"));
   EXPECT_FALSE(fs::exists(out / "images.pt"));
 
   ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
@@ -338,26 +338,11 @@ TEST(DistLaunch, KilledWorkerFailsFastAndDmResumes) {
   EXPECT_TRUE(at::allclose(a, b, 1e-3, 1e-4)) << (a - b).abs().max().item<double>();
 }
 
-// Kills rank 1 of a running `launch`; launch must exit non-zero within seconds.
-void expect_fast_failure_after_killing(pid_t launch, pid_t rank1, const fs::path& err) {
-  ::kill(rank1, SIGKILL);
-  const auto killed_at = Clock::now();
-  bool finished = false;
-  const int code = wait_for(launch, std::chrono::seconds(20), &finished);
-  ASSERT_TRUE(finished) << "launch did not exit after a worker died\n" << read_text(err);
-  EXPECT_NE(code, 0);
-  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed_at).count(), 5.0);
-}
-
 TEST(DistLaunch, KilledWorkerFailsFastAndBufferResumes) {
   const auto t = tiny("kill_buffer");
   const std::string args = "buffer --experts 4 --epochs 1 --batch 32 --no-test --seed 2 " + t.data;
   const auto out = t.dir / "two";
-  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
-  const pid_t rank1 = worker_pid(t.dir / "two.err", 1);
-  ASSERT_GT(rank1, 0) << read_text(t.dir / "two.err");
-  ASSERT_TRUE(wait_for_file(out / "expert_0.pt", std::chrono::seconds(60))) << read_text(t.dir / "two.err");
-  expect_fast_failure_after_killing(launch, rank1, t.dir / "two.err");
+  ASSERT_NO_FATAL_FAILURE(launch_and_kill_rank1(t, args, out, out / "expert_0.pt"));
 
   ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
       << read_text(t.dir / "resume.err");
@@ -374,11 +359,7 @@ TEST(DistLaunch, KilledWorkerFailsFastAndScoreRunsAgain) {
   const auto t = tiny("kill_score");
   const std::string args = "score --split train --observer-epochs 2 --seed 3 " + t.data;
   const auto out = t.dir / "two";
-  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
-  const pid_t rank1 = worker_pid(t.dir / "two.err", 1);
-  ASSERT_GT(rank1, 0) << read_text(t.dir / "two.err");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  expect_fast_failure_after_killing(launch, rank1, t.dir / "two.err");
+  ASSERT_NO_FATAL_FAILURE(launch_and_kill_rank1(t, args, out, fs::path()));
   EXPECT_FALSE(fs::exists(out / "metadata.jsonl"));
 
   ASSERT_EQ(run_ddkit(t.dir, "again", "launch -n 2 -- " + args + " --out " + out.string()), 0)

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -287,6 +288,46 @@ TEST(GeneratorFiles, RoundTripAndResumeMatchesAnUninterruptedRun) {
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
   EXPECT_TRUE(fs::exists(straight / "checkpoint.pt"));
   EXPECT_TRUE(fs::exists(straight / "train.json"));
+}
+
+// A generator file's information decides the UNet built before its weights are read:
+// widths, levels, blocks, heads, classes, image size and schedule are bounded.
+TEST(GeneratorFiles, InformationPastTheBoundsIsRefusedBeforeBuilding) {
+  UNet model(tiny_unet());
+  const auto dir = ddkit_test::fresh_dir("generator_bounds");
+  int n = 0;
+  const auto refused = [&](const std::function<void(GeneratorInfo&)>& change, const std::string& what) {
+    GeneratorInfo info;
+    info.unet = tiny_unet();
+    change(info);
+    const auto file = dir / ("g" + std::to_string(n++) + ".pt");
+    save_generator(file, *model, info);  // the tiny UNet's weights, whatever the information says
+    ddkit_test::expect_error([&] { load_generator(file); }, file.string(), what);
+  };
+  refused([](GeneratorInfo& i) { i.unet.channels = 1 << 20; }, "positive width");
+  refused([](GeneratorInfo& i) { i.unet.channel_mult = {1, 2, 4, 8, 8, 8}; }, "levels");
+  refused([](GeneratorInfo& i) { i.unet.channel_mult = {1, int64_t{1} << 62}; }, "width");
+  refused([](GeneratorInfo& i) { i.unet.res_blocks = {1000}; }, "residual blocks");
+  refused([](GeneratorInfo& i) { i.unet.attention_heads = 1 << 20; }, "attention heads");
+  refused([](GeneratorInfo& i) { i.unet.num_classes = int64_t{1} << 40; }, "classes");
+  refused([](GeneratorInfo& i) { i.height = i.width = 1 << 20; }, "pixels");
+  // 64 x 64 images with self-attention only at 32 x 32, the coarsest of two levels: 1,024 pixels
+  // is inside the bound, 64 x 64 attention at level 0 is not.
+  refused([](GeneratorInfo& i) {
+    i.height = i.width = 64;
+    i.unet.channel_mult = {1, 2};
+    i.unet.res_blocks = {1};
+    i.unet.attention_levels = {0};
+  }, "self-attention at level 0");
+  refused([](GeneratorInfo& i) { i.schedule.steps = int64_t{1} << 40; }, "1..100000");
+  refused([](GeneratorInfo& i) {
+    i.schedule.kind = ScheduleKind::linear;
+    i.schedule.beta_end = 1.5;
+  }, "beta");
+  // Inside the bounds, the weights must match the UNet the information describes.
+  refused([](GeneratorInfo& i) { i.unet.channels = 16; }, "");
+  EXPECT_THROW(check_unet_image(tiny_unet(), 0, 28), Error);
+  EXPECT_NO_THROW(check_unet_image(UNetOptions{}, 28, 28));  // the default generator's images
 }
 
 TEST(Dag, TargetsFollowTheDgsTargetInRawScoreSpace) {

@@ -162,6 +162,34 @@ TEST(ModelFile, GarbageIsAUserError) {
   ddkit_test::expect_error([&] { train::load_model(file); }, file.string(), "");
 }
 
+// The information inside a model file decides the model built before its weights are read:
+// past make_model's bounds it is refused without building anything.
+TEST(ModelFile, InformationPastTheBoundsIsRefusedBeforeBuilding) {
+  auto model = models::make_model("mlp", {1, 4, 4}, 2);
+  const auto dir = ddkit_test::fresh_dir("model_bounds");
+  const auto refused = [&](const std::string& name, models::ImageShape shape, int64_t classes,
+                           const std::string& what) {
+    train::ModelInfo info;
+    info.model_name = name;
+    info.shape = shape;
+    info.num_classes = classes;
+    const auto file = dir / (name + "-" + std::to_string(shape.height) + "-" + std::to_string(classes) + ".pt");
+    train::save_model(file, *model, info);  // the weights of a 1x4x4 mlp, whatever the information says
+    ddkit_test::expect_error([&] { train::load_model(file); }, file.string(), what);
+  };
+  refused("convnet-d1", {1, 1 << 20, 1 << 20}, 10, "larger than ddkit's models take");
+  refused("convnet", {5, 28, 28}, 10, "larger than ddkit's models take");
+  refused("convnet", {1, 512, 512}, 100, "more than ddkit's models take");
+  refused("convnet", {1, 28, 28}, int64_t{1} << 40, "more than ddkit's models take");
+  refused("convnet", {0, 28, 28}, 10, "positive image shape");
+  refused("transformer", {1, 28, 28}, 10, "unknown model");
+  // Inside the bounds, the weights must match the model the information describes.
+  refused("mlp", {1, 8, 8}, 2, "wrong shape");
+  // The field's largest sets are inside them.
+  EXPECT_NO_THROW(models::make_model("convnet", {3, 64, 64}, 200));   // Tiny-ImageNet
+  EXPECT_NO_THROW(models::make_model("convnet", {3, 128, 128}, 10));  // ImageNet subsets
+}
+
 TEST(Observer, ObserverOfTheWrongShapeIsRejected) {
   const auto data = tiny_dataset();
   auto model = models::make_model("convnet-w32", {3, 32, 32}, 10);

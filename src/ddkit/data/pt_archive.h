@@ -65,6 +65,8 @@ class PtArchive {
   static PtArchive parse(std::vector<char> bytes, const std::string& subject);
 
   const PtValue& root() const { return *root_; }
+  // The file (or what parse() was told) that errors about this archive name.
+  const std::string& subject() const { return subject_; }
   // The bytes of a storage the pickle referred to (size and CRC were checked on parse).
   const char* storage_data(const PtStorage& storage) const;
 

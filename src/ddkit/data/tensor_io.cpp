@@ -42,7 +42,7 @@ at::Tensor PtTensorReader::tensor(const PtTensor& t) {
     std::memcpy(storage.data_ptr(), archive_.storage_data(t.storage),
                 static_cast<size_t>(t.storage.numel * element_size(t.storage.dtype)));
   } else if (storage.scalar_type() != scalar_type(t.storage.dtype) || storage.numel() != t.storage.numel) {
-    throw Error("storage '" + t.storage.key + "'", "is referred to with two different types or sizes");
+    throw Error(archive_.subject(), "refers to storage '" + t.storage.key + "' with two different types or sizes");
   }
   return storage.as_strided(t.sizes, t.strides, t.offset);
 }
@@ -54,11 +54,7 @@ at::Tensor load_tensor(const std::filesystem::path& file) {
     throw Error(file.string(), "holds a " + PtValue::kind_name(root.kind) + ", expected a tensor");
   }
   PtTensorReader reader(archive);
-  try {
-    return reader.tensor(root.tensor);
-  } catch (const Error& e) {
-    throw Error(file.string(), e.subject() + " " + e.problem());
-  }
+  return reader.tensor(root.tensor);
 }
 
 }  // namespace ddkit::data

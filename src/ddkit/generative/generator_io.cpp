@@ -7,6 +7,7 @@
 
 #include "ddkit/data/pt_archive.h"
 #include "ddkit/data/tensor_io.h"
+#include "ddkit/generative/schedule.h"
 #include "ddkit/train/archive_state.h"
 #include "ddkit/util/atomic_file.h"
 #include "ddkit/util/error.h"
@@ -67,6 +68,15 @@ LoadedGenerator load_generator(const std::filesystem::path& file) {
     throw Error(file.string(), "has malformed ddkit generator information");
   } catch (const Error& e) {  // an unknown schedule or prediction name
     throw Error(file.string(), "has malformed ddkit generator information (" + e.problem() + ")");
+  }
+  // The information decides the network built before any weight is read: the UNet's bounds
+  // (unet.h) keep a crafted file from asking for gigabytes.
+  try {
+    check_unet_options(loaded.info.unet);
+    check_unet_image(loaded.info.unet, loaded.info.height, loaded.info.width);
+    NoiseSchedule schedule(loaded.info.schedule);  // its own bounds
+  } catch (const Error& e) {
+    throw Error(file.string(), "describes a generator ddkit cannot build: " + e.problem());
   }
   loaded.model = UNet(loaded.info.unet);
   data::PtTensorReader tensors(archive);

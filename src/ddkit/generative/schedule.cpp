@@ -31,7 +31,12 @@ ScheduleOptions ScheduleOptions::legacy() {
 }
 
 NoiseSchedule::NoiseSchedule(ScheduleOptions o) : options(o) {
-  if (o.steps < 1) throw Error("--diffusion-steps", "must be >= 1");
+  // A generator file carries its schedule: bounded, so a crafted one cannot ask for a huge
+  // table or betas that make alpha-bar negative (square roots of it later).
+  if (o.steps < 1 || o.steps > 100000) throw Error("--diffusion-steps", "must be 1..100000");
+  if (o.kind == ScheduleKind::linear && !(o.beta_start > 0 && o.beta_start <= o.beta_end && o.beta_end < 1)) {
+    throw Error("--diffusion-steps", "linear betas need 0 < beta_start <= beta_end < 1");
+  }
   if (o.kind == ScheduleKind::linear) {
     betas = at::linspace(o.beta_start, o.beta_end, o.steps, at::TensorOptions(at::kDouble));
   } else {

@@ -84,14 +84,14 @@ int64_t load_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, to
   const auto* step = root.find("step");
   if (step == nullptr || step->kind != data::PtValue::Kind::tensor) throw Error(file.string(), "has no step");
   const auto step_tensor = tensors.tensor(step->tensor);
-  if (step_tensor.numel() != 1 || step_tensor.scalar_type() != torch::kLong || step_tensor.item<int64_t>() < 0) {
-    throw Error(file.string(), "has a malformed step");
-  }
+  const bool one_count = step_tensor.numel() == 1 && step_tensor.scalar_type() == torch::kLong;
+  const int64_t step_done = one_count ? step_tensor.item<int64_t>() : -1;
+  if (step_done < 0) throw Error(file.string(), "has a malformed step");
   const auto* saved = root.find("progress");
   progress = saved != nullptr && saved->kind == data::PtValue::Kind::string
                  ? nlohmann::json::parse(saved->text, nullptr, false)
                  : nlohmann::json();  // a checkpoint of an earlier ddkit: curves from progress.json
-  return step_tensor.item<int64_t>();
+  return step_done;
 }
 
 }  // namespace
@@ -262,6 +262,7 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   GeneratorInfo info = generator_info(data, o);
   const NoiseSchedule schedule(info.schedule);
 
+  check_unet_image(info.unet, info.height, info.width);  // what load_generator will ask of the file
   UNet model(info.unet), ema(info.unet);  // a bad architecture fails before anything is written
   fs::create_directories(o.out);
   model->to(device);

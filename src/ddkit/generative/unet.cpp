@@ -122,29 +122,78 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   return x + out_(y.reshape({n, c, h, w}));
 }
 
-UNetImpl::UNetImpl(UNetOptions o) : options_(std::move(o)) {
-  const size_t levels = options_.channel_mult.size();
-  if (levels == 0 || options_.channels < 1) {
-    throw Error("--channels", "the UNet needs a positive width and at least one level");
+void check_unet_options(const UNetOptions& o) {
+  const size_t levels = o.channel_mult.size();
+  if (levels == 0 || levels > kMaxUNetLevels || o.channels < 1 || o.channels > kMaxUNetWidth) {
+    throw Error("--channels", "the UNet needs a positive width and 1.." + std::to_string(kMaxUNetLevels) +
+                                  " levels (--channel-mult)");
   }
-  if (options_.res_blocks.size() > 1 && options_.res_blocks.size() != levels) {
-    throw Error("--res-blocks", std::to_string(options_.res_blocks.size()) + " counts for " + std::to_string(levels) +
-                                     " levels (--channel-mult): give one count, or one per level");
+  for (auto mult : o.channel_mult) {
+    if (mult < 1 || mult > kMaxUNetWidth || o.channels * mult > kMaxUNetWidth) {
+      throw Error("--channel-mult", "every level's width (--channels x multiplier) must be 1.." +
+                                        std::to_string(kMaxUNetWidth));
+    }
+  }
+  if (o.res_blocks.size() > 1 && o.res_blocks.size() != levels) {
+    throw Error("--res-blocks", std::to_string(o.res_blocks.size()) + " counts for " + std::to_string(levels) +
+                                    " levels (--channel-mult): give one count, or one per level");
   }
   for (size_t i = 0; i < levels; ++i) {
-    if (options_.blocks_at(i) < 1) throw Error("--res-blocks", "every level needs at least one residual block");
+    if (o.blocks_at(i) < 1 || o.blocks_at(i) > kMaxUNetBlocks) {
+      throw Error("--res-blocks", "every level needs 1.." + std::to_string(kMaxUNetBlocks) + " residual blocks");
+    }
   }
-  for (auto level : options_.attention_levels) {
+  for (auto level : o.attention_levels) {
     if (level < 0 || level >= static_cast<int64_t>(levels)) {
       throw Error("--attention-levels", "levels are 0.." + std::to_string(levels - 1));
     }
   }
-  const int64_t ch = options_.channels, emb = 4 * ch, groups = options_.groups;
-  const bool silu = options_.embedding_silu;
+  if (o.image_channels < 1 || o.image_channels > kMaxUNetImageChannels || o.num_classes < 1 ||
+      o.num_classes > kMaxUNetClasses) {
+    throw Error("--channels", "the UNet takes 1.." + std::to_string(kMaxUNetImageChannels) + " image channels and 1.." +
+                                  std::to_string(kMaxUNetClasses) + " classes");
+  }
+  if (o.groups < 1 || o.attention_heads < 1 || o.attention_heads > kMaxAttentionHeads) {
+    throw Error("--attention-heads", "the UNet needs at least one GroupNorm group and 1.." +
+                                         std::to_string(kMaxAttentionHeads) + " attention heads");
+  }
+}
+
+void check_unet_image(const UNetOptions& o, int64_t height, int64_t width) {
+  if (height < 1 || width < 1 || height > kMaxUNetPixels || width > kMaxUNetPixels ||
+      height * width > kMaxUNetPixels) {
+    throw Error("--data", "the UNet takes images of at most " + std::to_string(kMaxUNetPixels) + " pixels, not " +
+                              std::to_string(height) + "x" + std::to_string(width));
+  }
+  // Self-attention holds a pixels x pixels matrix per head: bounded where it runs, the
+  // coarsest level always and the --attention-levels.
+  auto pixels_at = [&](int64_t level) {
+    int64_t h = height, w = width;
+    for (int64_t i = 0; i < level; ++i) h = (h + 1) / 2, w = (w + 1) / 2;  // stride-2, padding-1 convs
+    return h * w;
+  };
+  std::vector<int64_t> sites = o.attention_levels;
+  sites.push_back(static_cast<int64_t>(o.channel_mult.size()) - 1);
+  for (auto level : sites) {
+    if (pixels_at(level) > kMaxAttentionPixels) {
+      throw Error("--attention-levels", "self-attention at level " + std::to_string(level) + " of " +
+                                            std::to_string(height) + "x" + std::to_string(width) +
+                                            " images would hold " + std::to_string(pixels_at(level)) +
+                                            " pixels (at most " + std::to_string(kMaxAttentionPixels) +
+                                            "): add levels or drop attention there");
+    }
+  }
+}
+
+UNetImpl::UNetImpl(UNetOptions o) : options_(std::move(o)) {
+  check_unet_options(options_);
+  const size_t levels = options_.channel_mult.size();
   auto has_attention = [&](size_t level) {
     const auto& a = options_.attention_levels;
     return std::find(a.begin(), a.end(), static_cast<int64_t>(level)) != a.end();
   };
+  const int64_t ch = options_.channels, emb = 4 * ch, groups = options_.groups;
+  const bool silu = options_.embedding_silu;
   // Block b of level i is "down<i>" (b = 0) or "down<i>_<b>": the first
   // block keeps the name generator files of one block per level use.
   auto block_name = [](const std::string& side, size_t level, int64_t b) {

@@ -54,6 +54,24 @@ struct UNetOptions {
 nlohmann::json to_json(const UNetOptions& options);
 UNetOptions unet_options_from_json(const nlohmann::json& json);
 
+// Bounds on the UNets ddkit builds. A generator file's information decides the network
+// built before its weights are read (generator_io.cpp), so these keep a crafted file from
+// asking for gigabytes; ddkit's generators are far inside them (docs/reliability.md).
+constexpr size_t kMaxUNetLevels = 5;
+constexpr int64_t kMaxUNetWidth = 256;         // --channels x each --channel-mult
+constexpr int64_t kMaxUNetBlocks = 4;          // residual blocks per level
+constexpr int64_t kMaxUNetImageChannels = 4;
+constexpr int64_t kMaxUNetClasses = 4096;
+constexpr int64_t kMaxAttentionHeads = 8;
+constexpr int64_t kMaxUNetPixels = int64_t{1} << 14;      // height x width: 128 x 128
+constexpr int64_t kMaxAttentionPixels = int64_t{1} << 11;  // where self-attention runs: 32 x 64
+// Throws ddkit::Error naming the flag for options past the bounds or inconsistent (the
+// UNet constructor calls it).
+void check_unet_options(const UNetOptions& options);
+// Throws ddkit::Error for images the UNet of `options` should not take: past kMaxUNetPixels,
+// or with self-attention over more than kMaxAttentionPixels pixels.
+void check_unet_image(const UNetOptions& options, int64_t height, int64_t width);
+
 // Residual block: GN-SiLU-Conv, + Linear(embedding), GN-SiLU-Conv, + skip.
 class ResBlockImpl : public torch::nn::Module {
  public:

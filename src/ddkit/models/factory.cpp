@@ -59,12 +59,41 @@ const std::vector<std::pair<std::string, Builder>>& registry() {
   return models;
 }
 
+// The largest inputs ddkit builds a classifier for. A model file's information (image shape,
+// classes) decides the model built before its weights are read (train/model_io.cpp), so these
+// bounds are what keeps a crafted file from asking for gigabytes. They are far above the
+// field's data sets: ImageNet subsets at 128 x 128 with 10 classes, Tiny-ImageNet's 200
+// classes at 64 x 64, ImageNet-1k at 64 x 64. docs/reliability.md gives the largest model
+// they allow.
+constexpr int64_t kMaxChannels = 4;
+constexpr int64_t kMaxValues = int64_t{1} << 18;       // C x H x W: 512 x 512 grey, 256 x 256 RGBA
+constexpr int64_t kMaxPixelClasses = int64_t{1} << 22;  // H x W x classes: 64 x 64 x 1024
+
+void check_limits(const ImageShape& shape, int64_t num_classes) {
+  const auto& [c, h, w] = shape;
+  if (c < 1 || h < 1 || w < 1 || num_classes < 1) {
+    throw Error("--model", "needs a positive image shape and at least one class");
+  }
+  if (c > kMaxChannels || h > kMaxValues || w > kMaxValues || c * h * w > kMaxValues) {
+    throw Error("--model", "images of " + std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w) +
+                               " are larger than ddkit's models take (at most " + std::to_string(kMaxChannels) +
+                               " channels and " + std::to_string(kMaxValues) + " values)");
+  }
+  if (num_classes > kMaxPixelClasses || h * w * num_classes > kMaxPixelClasses) {
+    throw Error("--model", std::to_string(num_classes) + " classes of " + std::to_string(h) + "x" +
+                               std::to_string(w) + " images are more than ddkit's models take (height x width x " +
+                               "classes at most " + std::to_string(kMaxPixelClasses) + ")");
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<ClassifierImpl> make_model(const std::string& name, const ImageShape& shape,
                                            int64_t num_classes) {
   for (const auto& [known, build] : registry()) {
-    if (known == name) return build(shape, num_classes);
+    if (known != name) continue;
+    check_limits(shape, num_classes);
+    return build(shape, num_classes);
   }
   std::string list;
   for (const auto& known : known_models()) list += (list.empty() ? "" : ", ") + known;

@@ -10,7 +10,9 @@
 
 namespace ddkit::models {
 
-// Throws ddkit::Error("--model", "unknown model 'x' (known: ...)") for an unknown name.
+// Throws ddkit::Error("--model", ...) for an unknown name, or for a shape or class count past
+// the bounds every model shares (factory.cpp: at most 4 channels, C x H x W <= 2^18,
+// H x W x classes <= 2^22).
 std::shared_ptr<ClassifierImpl> make_model(const std::string& name, const ImageShape& shape,
                                            int64_t num_classes);
 std::vector<std::string> known_models();

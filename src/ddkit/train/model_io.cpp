@@ -48,7 +48,13 @@ LoadedModel load_model(const std::filesystem::path& file) {
   } catch (const nlohmann::json::exception&) {
     throw Error(file.string(), "has malformed ddkit model information");
   }
-  loaded.model = models::make_model(loaded.info.model_name, loaded.info.shape, loaded.info.num_classes);
+  // The information decides the model built before any weight is read: make_model refuses
+  // unknown names and shapes past its bounds, so a crafted file cannot ask for gigabytes.
+  try {
+    loaded.model = models::make_model(loaded.info.model_name, loaded.info.shape, loaded.info.num_classes);
+  } catch (const Error& e) {
+    throw Error(file.string(), "describes a model ddkit cannot build: " + e.problem());
+  }
   data::PtTensorReader tensors(archive);
   load_module_state(archive.root(), *loaded.model, tensors, file.string());
   return loaded;
