@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER=${1:-30}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx cifar image metadata tensor run_json config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx cifar image metadata tensor model run_json config)
 # clang with libFuzzer and the sanitizer runtimes (Debian 12: clang 14).
 if ! command -v clang++-14 > /dev/null ||
   [ ! -f "$(clang++-14 -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]; then
