@@ -1,12 +1,12 @@
-// Writes fuzz_model's seed corpus, fuzz/corpus/model/: a model file and a generator file as
-// `ddkit train` and `ddkit gen-train` write them (libtorch's module archive, ddkit's
-// information inside), for networks small enough to be seeds (a few kB). Each entry's
-// CRC-32 in the central directory is set to 0, which the reader takes as "not recorded":
-// otherwise nearly every mutation of the pickle would stop at the CRC check. Deterministic.
+// Writes fuzz_model's seed corpus, fuzz/corpus/model/: a model file, a generator file and a
+// `gen-train` checkpoint as ddkit writes them (libtorch's module archive, ddkit's
+// information inside), for networks small enough to be seeds (fuzz/model_seeds.h). Each
+// entry's CRC-32 in the central directory is set to 0, which the reader takes as "not
+// recorded": otherwise nearly every mutation of the pickle would stop at the CRC check.
+// Deterministic.
 //   build-fuzz/fuzz/make_model_corpus fuzz/corpus/model
 #include <torch/torch.h>
 
-#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -14,9 +14,9 @@
 #include <iterator>
 #include <string>
 
-#include "ddkit/generative/generator_io.h"
+#include "ddkit/generative/generator_checkpoint.h"
 #include "ddkit/models/factory.h"
-#include "ddkit/train/model_io.h"
+#include "model_seeds.h"
 
 namespace {
 
@@ -43,37 +43,33 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(out);
   torch::manual_seed(0);
 
-  // ConvNet of depth 1 on 1x2x2 images, 2 classes: the ConvNet family's layout at ~1.5 k
-  // parameters (conv, instance norm, pooling, linear head).
-  ddkit::train::ModelInfo model_info;
-  model_info.model_name = "convnet-d1";
-  model_info.shape = {1, 2, 2};
-  model_info.num_classes = 2;
-  model_info.dataset = "fuzz";
+  const auto model_info = ddkit_fuzz::seed_model_info();
   auto model = ddkit::models::make_model(model_info.model_name, model_info.shape, model_info.num_classes);
   ddkit::train::save_model(out / "convnet.pt", *model, model_info);
   drop_crcs(out / "convnet.pt");
 
-  // A one-level UNet of width 4 on 1x4x4 images, 2 classes, attention in the middle.
-  ddkit::generative::GeneratorInfo generator_info;
-  generator_info.unet.image_channels = 1;
-  generator_info.unet.num_classes = 2;
-  generator_info.unet.channels = 4;
-  generator_info.unet.channel_mult = {1};
-  generator_info.unet.res_blocks = {1};
-  generator_info.unet.groups = 2;
-  generator_info.unet.attention_heads = 1;
-  generator_info.height = 4;
-  generator_info.width = 4;
-  generator_info.dataset = "fuzz";
-  ddkit::generative::UNet unet(generator_info.unet);
+  const auto generator_info = ddkit_fuzz::seed_generator_info();
+  ddkit::generative::UNet unet(generator_info.unet), ema(generator_info.unet);
   ddkit::generative::save_generator(out / "generator.pt", *unet, generator_info);
   drop_crcs(out / "generator.pt");
+
+  // One Adam step, so the checkpoint carries per-parameter state as a trained one does.
+  torch::optim::Adam optimizer(unet->parameters(), torch::optim::AdamOptions(1e-3));
+  const auto x = torch::randn({2, 1, 4, 4});
+  unet->forward(x, torch::tensor({1, 500}), torch::tensor({0, 1})).square().mean().backward();
+  optimizer.step();
+  ddkit::generative::save_generator_checkpoint(out / "checkpoint.pt", *unet, *ema, optimizer, 1,
+                                               {{"loss", {{1, 0.5}}}});
+  drop_crcs(out / "checkpoint.pt");
 
   // Seeds the loaders refuse would leave the fuzzer to rediscover the format.
   const auto loaded_model = ddkit::train::load_model(out / "convnet.pt");
   const auto loaded_generator = ddkit::generative::load_generator(out / "generator.pt");
+  nlohmann::json progress;
+  const auto step = ddkit::generative::load_generator_checkpoint(out / "checkpoint.pt", *unet, *ema, optimizer,
+                                                                 torch::kCPU, progress);
   std::cout << "convnet.pt: " << ddkit::models::count_parameters(*loaded_model.model) << " parameters; generator.pt: "
-            << ddkit::models::count_parameters(*loaded_generator.model) << " parameters\n";
+            << ddkit::models::count_parameters(*loaded_generator.model) << " parameters; checkpoint.pt: step " << step
+            << "\n";
   return 0;
 }

@@ -2,19 +2,15 @@
 
 #include <chrono>
 #include <deque>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <torch/serialize/output-archive.h>
 #include <torch/torch.h>
 
-#include "ddkit/data/pt_archive.h"
-#include "ddkit/data/tensor_io.h"
 #include "ddkit/generative/generate_run.h"
+#include "ddkit/generative/generator_checkpoint.h"
 #include "ddkit/generative/generator_io.h"
 #include "ddkit/generative/quality.h"
-#include "ddkit/train/archive_state.h"
 #include "ddkit/train/device.h"
 #include "ddkit/train/rng.h"
 #include "ddkit/util/atomic_file.h"
@@ -42,56 +38,6 @@ void ema_update(torch::nn::Module& model, torch::nn::Module& ema, double decay) 
   torch::NoGradGuard no_grad;
   auto src = model.parameters(), dst = ema.parameters();
   for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i], 1.0 - decay);
-}
-
-// The checkpoint holds everything a resumed run continues from, in one atomic file: the
-// weights, Adam's state, the step and `progress` (the loss and FID curves and the loss
-// window, as JSON). Wall time is not in it: it is the one thing a resume cannot repeat.
-void save_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, torch::optim::Adam& optimizer,
-                     int64_t step, const nlohmann::json& progress) {
-  torch::serialize::OutputArchive archive, model_archive, ema_archive, optimizer_archive;
-  model.save(model_archive);
-  ema.save(ema_archive);
-  optimizer.save(optimizer_archive);
-  archive.write("model", model_archive);
-  archive.write("ema", ema_archive);
-  archive.write("optimizer", optimizer_archive);
-  archive.write("step", torch::tensor(step, torch::kLong));
-  archive.write("progress", c10::IValue(progress.dump()));
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  write_file_atomic(file, bytes.str());
-}
-
-const data::PtValue& member(const data::PtValue& root, const char* key, const fs::path& file) {
-  const auto* value = root.find(key);
-  if (value == nullptr) throw Error(file.string(), std::string("is not a generator checkpoint: it has no '") + key + "'");
-  return *value;
-}
-
-int64_t load_checkpoint(const fs::path& file, UNetImpl& model, UNetImpl& ema, torch::optim::Adam& optimizer,
-                        const torch::Device& device, nlohmann::json& progress) {
-  const auto archive = data::PtArchive::read(file);
-  const auto& root = archive.root();
-  data::PtTensorReader tensors(archive);
-  try {
-    train::load_module_state(member(root, "model", file), model, tensors, file.string());
-    train::load_module_state(member(root, "ema", file), ema, tensors, file.string());
-  } catch (const Error& e) {
-    throw Error(file.string(), "not a checkpoint of this generator (different --channels?): " + e.problem());
-  }
-  train::load_adam_state(member(root, "optimizer", file), optimizer, tensors, device, file.string());
-  const auto* step = root.find("step");
-  if (step == nullptr || step->kind != data::PtValue::Kind::tensor) throw Error(file.string(), "has no step");
-  const auto step_tensor = tensors.tensor(step->tensor);
-  const bool one_count = step_tensor.numel() == 1 && step_tensor.scalar_type() == torch::kLong;
-  const int64_t step_done = one_count ? step_tensor.item<int64_t>() : -1;
-  if (step_done < 0) throw Error(file.string(), "has a malformed step");
-  const auto* saved = root.find("progress");
-  progress = saved != nullptr && saved->kind == data::PtValue::Kind::string
-                 ? nlohmann::json::parse(saved->text, nullptr, false)
-                 : nlohmann::json();  // a checkpoint of an earlier ddkit: curves from progress.json
-  return step_done;
 }
 
 }  // namespace
@@ -277,7 +223,7 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
   int64_t start = 0;
   nlohmann::json saved_progress;
   if (o.resume && fs::exists(checkpoint)) {
-    start = load_checkpoint(checkpoint, *model, *ema, optimizer, device, saved_progress);
+    start = load_generator_checkpoint(checkpoint, *model, *ema, optimizer, device, saved_progress);
     spdlog::info("gen-train: resumed from {} at step {}", checkpoint.string(), start);
   }
   spdlog::info("gen-train: UNet {} parameters (width {}), {} schedule, {}-prediction, {} steps of batch {} on {}",
@@ -340,7 +286,7 @@ nlohmann::json train_generator(const data::Dataset& data, const GenTrainOptions&
     progress.advance(1, fmt::format("loss {:.4f}", average));
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) {
       write_model(step + 1, average);
-      save_checkpoint(checkpoint, *model, *ema, optimizer, step + 1,
+      save_generator_checkpoint(checkpoint, *model, *ema, optimizer, step + 1,
                       {{"curve", log.curve}, {"fid_curve", log.fid_curve}, {"window", window.state()}});
       write_file_atomic(o.out / "progress.json",
                         nlohmann::json{{"step", step + 1},
