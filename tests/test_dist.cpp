@@ -279,11 +279,13 @@ TEST(DistLaunch, BufferTwoWorkersEqualsOneProcess) {
                          ddkit::data::load_tensor(t.dir / "one" / "expert_1.pt")));
 }
 
-// Starts `launch -n 2 -- ARGS --out OUT`, waits until `ready` exists (without one, 1.5 s),
-// kills rank 1, and expects launch to exit non-zero within 5 s of the kill.
+// Starts `launch -n 2 -- ARGS --out OUT` (its output in OUT's name + .out/.err, so that no
+// earlier launch's pids are read), waits until `ready` exists (without one, 1.5 s), kills
+// rank 1, and expects launch to exit non-zero within 5 s of the kill.
 void launch_and_kill_rank1(const Tiny& t, const std::string& args, const fs::path& out, const fs::path& ready) {
-  const auto err = t.dir / "two.err";
-  const pid_t launch = start_ddkit(t.dir, "two", "launch -n 2 -- " + args + " --out " + out.string());
+  const auto name = out.filename().string();
+  const auto err = t.dir / (name + ".err");
+  const pid_t launch = start_ddkit(t.dir, name, "launch -n 2 -- " + args + " --out " + out.string());
   const pid_t rank1 = worker_pid(err, 1);
   ASSERT_GT(rank1, 0) << read_text(err);
   if (ready.empty()) {
@@ -321,21 +323,44 @@ TEST(DistLaunch, KilledWorkerFailsFastAndEvalResumes) {
   EXPECT_EQ(accuracies(out / "results.json"), accuracies(t.dir / "one" / "results.json"));
 }
 
-TEST(DistLaunch, KilledWorkerFailsFastAndDmResumes) {
-  const auto t = tiny("kill_dm");
-  const std::string args =
-      "distill --method dm --ipc 2 --iterations 40 --batch-real 8 --checkpoint-every 2 --seed 4 " + t.data;
-  const auto out = t.dir / "two";
+// `launch -n 2 -- distill ARGS` killed at its first checkpoint, then --resume: the same
+// set as one process (within float tolerance: the image gradient is a sum of two parts).
+void expect_distill_kill_and_resume(const Tiny& t, const std::string& method, const std::string& args) {
+  const auto out = t.dir / (method + "-two");
   ASSERT_NO_FATAL_FAILURE(launch_and_kill_rank1(t, args, out, fs::path(out.string() + ".checkpoint") / "state.json"));
-  EXPECT_FALSE(fs::exists(out / "images.pt"));
+  EXPECT_FALSE(fs::exists(out / "images.pt")) << method;
 
-  ASSERT_EQ(run_ddkit(t.dir, "resume", "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
-      << read_text(t.dir / "resume.err");
-  EXPECT_NE(read_text(t.dir / "resume.err").find("resuming dm at iteration"), std::string::npos);
-  ASSERT_EQ(run_ddkit(t.dir, "one", args + " --out " + (t.dir / "one").string()), 0);
+  const auto resume = method + "-resume", one = method + "-one";
+  ASSERT_EQ(run_ddkit(t.dir, resume, "launch -n 2 -- " + args + " --out " + out.string() + " --resume"), 0)
+      << read_text(t.dir / (resume + ".err"));
+  EXPECT_NE(read_text(t.dir / (resume + ".err")).find("resuming " + method + " at iteration"), std::string::npos)
+      << read_text(t.dir / (resume + ".err"));
+  ASSERT_EQ(run_ddkit(t.dir, one, args + " --out " + (t.dir / one).string()), 0) << read_text(t.dir / (one + ".err"));
   const auto a = ddkit::data::load_tensor(out / "images.pt");
-  const auto b = ddkit::data::load_tensor(t.dir / "one" / "images.pt");
-  EXPECT_TRUE(at::allclose(a, b, 1e-3, 1e-4)) << (a - b).abs().max().item<double>();
+  const auto b = ddkit::data::load_tensor(t.dir / one / "images.pt");
+  EXPECT_TRUE(at::allclose(a, b, 1e-3, 1e-4)) << method << ": " << (a - b).abs().max().item<double>();
+}
+
+TEST(DistLaunch, KilledWorkerFailsFastAndDistillResumes) {
+  const auto t = tiny("kill_distill");
+  for (const std::string method : {"dm", "dc", "dsa"}) {
+    SCOPED_TRACE(method);
+    ASSERT_NO_FATAL_FAILURE(expect_distill_kill_and_resume(
+        t, method,
+        "distill --method " + method + " --ipc 2 --iterations " + (method == "dm" ? "40" : "10") +
+            " --batch-real 8 --checkpoint-every 2 --seed 4 " + (method == "dm" ? "" : "--outer-loop 2 --inner-loop 1 ") +
+            t.data));
+  }
+  const auto buffer = t.dir / "buffer";
+  ASSERT_EQ(run_ddkit(t.dir, "buffer", "buffer --experts 1 --epochs 2 --width 16 --no-test --seed 4 " + t.data +
+                                           " --out " + buffer.string()),
+            0)
+      << read_text(t.dir / "buffer.err");
+  ASSERT_NO_FATAL_FAILURE(expect_distill_kill_and_resume(
+      t, "mtt",
+      "distill --method mtt --ipc 1 --iterations 10 --checkpoint-every 2 --syn-steps 3 --expert-epochs 1 "
+      "--max-start-epoch 2 --batch-syn 7 --lr-img-mtt 10 --lr-lr 1e-5 --seed 5 --buffer " +
+          buffer.string() + " " + t.data));
 }
 
 TEST(DistLaunch, KilledWorkerFailsFastAndBufferResumes) {
