@@ -70,15 +70,14 @@ LoadedGenerator load_generator(const std::filesystem::path& file) {
     throw Error(file.string(), "has malformed ddkit generator information (" + e.problem() + ")");
   }
   // The information decides the network built before any weight is read: the UNet's bounds
-  // (unet.h) keep a crafted file from asking for gigabytes.
+  // (unet.h; its constructor checks the options) keep a crafted file from asking for gigabytes.
   try {
-    check_unet_options(loaded.info.unet);
+    loaded.model = UNet(loaded.info.unet);
     check_unet_image(loaded.info.unet, loaded.info.height, loaded.info.width);
     NoiseSchedule schedule(loaded.info.schedule);  // its own bounds
   } catch (const Error& e) {
     throw Error(file.string(), "describes a generator ddkit cannot build: " + e.problem());
   }
-  loaded.model = UNet(loaded.info.unet);
   data::PtTensorReader tensors(archive);
   train::load_module_state(archive.root(), *loaded.model, tensors, file.string());
   loaded.model->eval();
