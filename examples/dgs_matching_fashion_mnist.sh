@@ -13,12 +13,15 @@
 #     real-random        random real images, not distilled (plain's start)
 #     real-herding       herding in the observer's embedding (the DC paper's real-image baseline)
 #     real-dgs-T         the DGS-picked real images, not distilled (init-dgs-T's start)
-#   A row of REPEAT selections pools their REPEAT x RUNS accuracies.
+#   A row of REPEAT selections pools their REPEAT x RUNS accuracies. DISTILL_SEED=N (N > 0)
+#   distills with seed N into OUT/<method>-ipc<IPC>-it<ITERS>-seed<N>/ (same observer, same
+#   starts of it0/), so the spread between distillation seeds can be measured; the rows
+#   carry their `seed`, and the table ends with the mean and std over seeds per set.
 # Usage: examples/dgs_matching_fashion_mnist.sh [OUT_DIR]
 #   env: DDKIT, DATA, METHODS ("dm"), IPCS ("1 10"), TARGETS ("original slope cliff"),
 #        INIT_TARGETS (TARGETS), POOL_MODES ("runs joint"; "" = no pools), K (3), RUNS (5),
 #        REPEAT (3), ITERS (200; ITERS_<method> per method), BUFFER (mtt: a ddkit buffer),
-#        OBSERVER_EPOCHS (2), EVAL_EPOCHS_<ipc>, THREADS, SEED (0), JSON (default
+#        OBSERVER_EPOCHS (2), EVAL_EPOCHS_<ipc>, THREADS, SEED (0), DISTILL_SEED (0), JSON (default
 #        docs/results/matching.json when OUT is the default, else OUT/matching.json),
 #        SUMMARY_ONLY (1: run nothing, write the JSON of the sets finished so far)
 set -euo pipefail
@@ -36,11 +39,14 @@ REPEAT=${REPEAT:-3}
 ITERS=${ITERS:-200}
 OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
 SEED=${SEED:-0}
+DISTILL_SEED=${DISTILL_SEED:-0}
+seed_suffix=""; [ "$DISTILL_SEED" = 0 ] || seed_suffix="-seed$DISTILL_SEED"
 if [ "$OUT" = "$DEFAULT_OUT" ]; then JSON=${JSON:-docs/results/matching.json}; else JSON=${JSON:-$OUT/matching.json}; fi
 mkdir -p "$OUT"
 # shellcheck source=examples/eval_flags.sh
 source "$(dirname "$0")/eval_flags.sh"
 common=(--seed "$SEED" ${DATA:+--data "$DATA"} ${THREADS:+--threads "$THREADS"})
+distill_common=(--seed "$((SEED + DISTILL_SEED))" ${DATA:+--data "$DATA"} ${THREADS:+--threads "$THREADS"})
 t() { /usr/bin/time -f "%e s  $*" "$@"; }
 
 if [ -z "${SUMMARY_ONLY:-}" ]; then
@@ -70,11 +76,11 @@ for METHOD in $METHODS; do
   iters_var="ITERS_$METHOD"; iters=${!iters_var:-$ITERS}
   method=(--method "$METHOD" --checkpoint-every 10 --quiet ${BUFFER:+--buffer "$BUFFER"})
   for IPC in $IPCS; do
-    dir="$OUT/$METHOD-ipc$IPC-it$iters"
+    dir="$OUT/$METHOD-ipc$IPC-it$iters$seed_suffix"
     real="$OUT/$METHOD-ipc$IPC-it0"  # the starts, whatever the budget
     mkdir -p "$dir" "$real"
     distill() {
-      [ -f "$1/meta.json" ] || t "$DDKIT" distill "${common[@]}" "${method[@]}" --iterations "$iters" --ipc "$IPC" "${@:2}" \
+      [ -f "$1/meta.json" ] || t "$DDKIT" distill "${distill_common[@]}" "${method[@]}" --iterations "$iters" --ipc "$IPC" "${@:2}" \
         --out "$1" --resume
     }
     distill "$dir/plain"
@@ -112,8 +118,8 @@ out, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 shared = [f"{k}='{os.environ[k]}'" for k in ("DATA", "K", "RUNS", "REPEAT", "BUFFER", "OBSERVER_EPOCHS", "EVAL_EPOCHS_1",
                                             "EVAL_EPOCHS_10", "THREADS", "SEED") if k in os.environ]
 tail = ["bash examples/dgs_matching_fashion_mnist.sh"] + ([out] if out != "runs/dgs-matching-fashion-mnist" else [])
-def command(method, ipc, iters, s):
-    row = [f"METHODS='{method}'", f"IPCS='{ipc}'"]
+def command(method, ipc, iters, s, seed):
+    row = [f"METHODS='{method}'", f"IPCS='{ipc}'"] + ([f"DISTILL_SEED='{seed}'"] if seed else [])
     if iters:
         row.append(f"ITERS='{iters}'")
     m = re.match(r"(?:init|real)-dgs-(.+)$", s)
@@ -127,10 +133,10 @@ def seconds_of(meta_file):
     return json.load(open(meta_file)).get("wall_seconds") if os.path.exists(meta_file) else None
 rows = []
 for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*")), key=lambda d: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", d)]):
-    m = re.match(r"(\w+)-ipc(\d+)-it(\d+)$", os.path.basename(d))
+    m = re.match(r"(\w+)-ipc(\d+)-it(\d+)(?:-seed(\d+))?$", os.path.basename(d))
     if not m:
         continue
-    method, ipc, iters = m.group(1), int(m.group(2)), int(m.group(3))
+    method, ipc, iters, seed = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4) or 0)
     for s in sorted(os.listdir(d)):
         set_dir = os.path.join(d, s)
         files = [os.path.join(set_dir, "eval", "results.json")]
@@ -147,22 +153,33 @@ for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*")), key=lambda d: [int(x
         pool_mode = re.match(r"pool-(runs|joint)-", s)
         made = os.path.join(d, f"pool-{pool_mode.group(1)}", "meta.json") if pool_mode else os.path.join(set_dir, "meta.json")
         rows.append({"method": method, "ipc": ipc, "set": s, "pool_mode": pool_mode.group(1) if pool_mode else None,
-                     "iterations": iters, "mean": statistics.fmean(accuracies),
+                     "iterations": iters, "seed": seed, "mean": statistics.fmean(accuracies),
                      "std": statistics.pstdev(accuracies), "runs": len(accuracies), "repeats": len(files),
                      "eval_seconds": eval_seconds, "distill_seconds": seconds_of(made),
-                     "command": command(method, ipc, iters, s)})
+                     "command": command(method, ipc, iters, s, seed)})
 # Rows measured before and not in OUT now (another machine, a removed run folder) are kept:
 # the JSON accumulates, a row measured again replaces its old value.
-key = lambda r: (r["method"], r["ipc"], r["iterations"], r["set"])
+key = lambda r: (r["method"], r["ipc"], r["iterations"], r["set"], r.get("seed", 0))
 fresh = {key(r) for r in rows}
 if os.path.exists(path):
     rows += [r for r in json.load(open(path))["rows"] if key(r) not in fresh]
-rows.sort(key=lambda r: (r["method"], r["ipc"], r["iterations"], r["set"]))
+rows.sort(key=key)
 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 json.dump({"rows": rows}, open(path + ".tmp", "w"), indent=2)
 os.replace(path + ".tmp", path)
-print("| method | IPC | iterations | set | accuracy % | runs |")
-print("|---|---|---|---|---|---|")
+print("| method | IPC | iterations | set | seed | accuracy % | runs |")
+print("|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['method']} | {r['ipc']} | {r['iterations']} | {r['set']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['runs']} |")
+    print(f"| {r['method']} | {r['ipc']} | {r['iterations']} | {r['set']} | {r.get('seed', 0)} | {r['mean']:.2f} ± {r['std']:.2f} | {r['runs']} |")
+# Over distillation seeds: the mean of each seed's mean, and the std between seeds.
+groups = {}
+for r in rows:
+    groups.setdefault((r["method"], r["ipc"], r["iterations"], r["set"]), []).append(r)
+print()
+print("| method | IPC | iterations | set | seeds | mean over seeds % | std between seeds |")
+print("|---|---|---|---|---|---|---|")
+for (method, ipc, iters, s), g in groups.items():
+    if len(g) > 1:
+        means = [r["mean"] for r in g]
+        print(f"| {method} | {ipc} | {iters} | {s} | {len(g)} | {statistics.fmean(means):.2f} | {statistics.pstdev(means):.2f} |")
 PY
