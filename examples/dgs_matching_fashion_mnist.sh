@@ -162,7 +162,7 @@ for d in sorted(glob.glob(os.path.join(out, "*-ipc*-it*")), key=lambda d: [int(x
 key = lambda r: (r["method"], r["ipc"], r["iterations"], r["set"], r.get("seed", 0))
 fresh = {key(r) for r in rows}
 if os.path.exists(path):
-    rows += [r for r in json.load(open(path))["rows"] if key(r) not in fresh]
+    rows += [dict(r, seed=r.get("seed", 0)) for r in json.load(open(path))["rows"] if key(r) not in fresh]
 rows.sort(key=key)
 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 json.dump({"rows": rows}, open(path + ".tmp", "w"), indent=2)
