@@ -14,7 +14,7 @@
 #     real-herding       herding in the observer's embedding (the DC paper's real-image baseline)
 #     real-dgs-T         the DGS-picked real images, not distilled (init-dgs-T's start)
 #   A row of REPEAT selections pools their REPEAT x RUNS accuracies. DISTILL_SEED=N (N > 0)
-#   distills with seed N into OUT/<method>-ipc<IPC>-it<ITERS>-seed<N>/ (same observer, same
+#   distills with seed SEED + N into OUT/<method>-ipc<IPC>-it<ITERS>-seed<N>/ (same observer, same
 #   starts of it0/), so the spread between distillation seeds can be measured; the rows
 #   carry their `seed`, and the table ends with the mean and std over seeds per set.
 # Usage: examples/dgs_matching_fashion_mnist.sh [OUT_DIR]
@@ -45,8 +45,9 @@ if [ "$OUT" = "$DEFAULT_OUT" ]; then JSON=${JSON:-docs/results/matching.json}; e
 mkdir -p "$OUT"
 # shellcheck source=examples/eval_flags.sh
 source "$(dirname "$0")/eval_flags.sh"
-common=(--seed "$SEED" ${DATA:+--data "$DATA"} ${THREADS:+--threads "$THREADS"})
-distill_common=(--seed "$((SEED + DISTILL_SEED))" ${DATA:+--data "$DATA"} ${THREADS:+--threads "$THREADS"})
+data_threads=(${DATA:+--data "$DATA"} ${THREADS:+--threads "$THREADS"})
+common=(--seed "$SEED" "${data_threads[@]}")
+distill_common=(--seed "$((SEED + DISTILL_SEED))" "${data_threads[@]}")
 t() { /usr/bin/time -f "%e s  $*" "$@"; }
 
 if [ -z "${SUMMARY_ONLY:-}" ]; then
@@ -170,7 +171,7 @@ os.replace(path + ".tmp", path)
 print("| method | IPC | iterations | set | seed | accuracy % | runs |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['method']} | {r['ipc']} | {r['iterations']} | {r['set']} | {r.get('seed', 0)} | {r['mean']:.2f} ± {r['std']:.2f} | {r['runs']} |")
+    print(f"| {r['method']} | {r['ipc']} | {r['iterations']} | {r['set']} | {r['seed']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['runs']} |")
 # Over distillation seeds: the mean of each seed's mean, and the std between seeds.
 groups = {}
 for r in rows:

@@ -35,8 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (ddkit_fuzz::read_or_refuse([&] { generator = ddkit::generative::load_generator(file); })) {
       const auto& info = generator.info;
       const auto out = unet_on_zeros(*generator.model, info.unet.image_channels, info.height, info.width);
-      ddkit_fuzz::check(out.dim() == 4 && out.size(0) == 1 && out.size(1) == info.unet.image_channels &&
-                        out.size(2) == info.height && out.size(3) == info.width);
+      ddkit_fuzz::check(out.sizes().vec() == std::vector<int64_t>{1, info.unet.image_channels, info.height, info.width});
     }
   }
   const auto seed = ddkit_fuzz::seed_generator_info();
