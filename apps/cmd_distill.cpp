@@ -90,6 +90,9 @@ void add_distill_flags(CLI::App& command, distill::DistillOptions& options) {
       ->check(at_least(1));
   command.add_option("--stop-after", m.stop_after, "Run at most N iterations now, checkpoint and stop")
       ->check(at_least(0));
+  command.add_option("--snapshots", m.snapshots,
+                     "Matching methods: also write the set after these iterations (N,M,...) to <out>.snapshots/it<N>/")
+      ->delimiter(',');
 }
 
 void register_distill(CLI::App& app) {

@@ -225,7 +225,7 @@ TEST(CliPipeline, DistributionMatchingStopAndResume) {
   const auto dir = tiny_mnist("cli_dm");
   const std::string args = "distill --method dm --ipc 1 --iterations 3 --batch-real 8 --data mnist:" + dir.string() +
                            " --out " + (dir / "dm").string();
-  ASSERT_EQ(run_ddkit(args + " --stop-after 2").exit_code, 0);
+  ASSERT_EQ(run_ddkit(args + " --stop-after 2 --snapshots 1,2").exit_code, 0);
   EXPECT_FALSE(fs::exists(dir / "dm"));
   EXPECT_TRUE(fs::exists(dir / "dm.checkpoint" / "state.json"));
   ASSERT_EQ(run_ddkit(args + " --resume").exit_code, 0);
@@ -234,6 +234,14 @@ TEST(CliPipeline, DistributionMatchingStopAndResume) {
   EXPECT_EQ(meta["method"], "dm");
   EXPECT_EQ(meta["resumed_from"], 2);
   EXPECT_EQ(meta["iterations"], 3);
+  // --snapshots 1,2: the sets after iterations 1 and 2, kept across the resume.
+  for (const int n : {1, 2}) {
+    std::ifstream snapshot(dir / ("dm.snapshots/it" + std::to_string(n)) / "meta.json");
+    ASSERT_TRUE(snapshot.good()) << n;
+    const auto snapshot_meta = nlohmann::json::parse(snapshot);
+    EXPECT_EQ(snapshot_meta["iterations"], n);
+    EXPECT_EQ(snapshot_meta["snapshot_of"], 3);
+  }
 }
 
 // Every subcommand's refusals, end to end: one line naming the flag or file,
@@ -256,6 +264,8 @@ TEST(CliErrors, EverySubcommandRefusesBadInputWithOneLine) {
       {"distill --method dc --ipc 1 --outer-loop 0" + data + to, "--outer-loop", "must be at least 1"},
       {"distill --method dm --ipc 1 --lr-img 0" + data + to, "--lr-img", "must be greater than 0"},
       {"distill --method dm --ipc 1 --sdc-lambda=-1" + data + to, "--sdc-lambda", "must be at least 0"},
+      {"distill --method dm --ipc 1 --iterations 3 --snapshots 1,3" + data + to, "--snapshots",
+       "3 is not an iteration between 0 and --iterations (3)"},
       {"distill --method nope --ipc 1" + data + to, "--method", "nope"},
       {"distill --method mtt --ipc 1" + data + to, "--buffer", "needs --buffer DIR"},
       {"distill --method mtt --ipc 1 --buffer " + (dir / "nobuf").string() + data + to, (dir / "nobuf").string(),

@@ -296,6 +296,47 @@ TEST(GradientMatching, DsaRunResumesExactly) {
   EXPECT_TRUE(at::equal(distill::run_matching(data, options).images, full.images));
 }
 
+TEST(GradientMatching, ASnapshotIsTheSetOfARunOfThatManyIterations) {
+  const auto data = tiny_dataset();
+  const auto dir = ddkit_test::fresh_dir("dsa_snapshots");
+  distill::MatchingRunOptions options;
+  options.method = distill::Method::dsa;
+  options.ipc = 1;
+  options.quiet = true;
+  options.dc.model = "convnet-w32";
+  options.dc.batch_real = 8;
+  options.iterations = 2;
+  options.out = dir / "two";
+  const auto two = distill::run_matching(data, options);
+
+  // A run of 3 iterations, interrupted after its snapshot at 2 and resumed: the
+  // snapshot is kept, and it is the 2-iteration run's set.
+  options.iterations = 3;
+  options.snapshots = {1, 2};
+  options.checkpoint_every = 1;
+  options.out = dir / "three";
+  options.stop_after = 2;
+  EXPECT_EQ(distill::run_matching(data, options).size(), 0);
+  options.stop_after = 0;
+  options.resume = true;
+  const auto three = distill::run_matching(data, options);
+  const auto snapshot = data::read_image_set(distill::snapshot_dir(dir / "three", 2), data);
+  EXPECT_TRUE(at::equal(snapshot.images, two.images));
+  EXPECT_FALSE(at::equal(snapshot.images, three.images));
+  EXPECT_EQ(snapshot.meta["iterations"], 2);
+  EXPECT_EQ(snapshot.meta["snapshot_of"], 3);
+  EXPECT_TRUE(fs::exists(dir / "three.snapshots" / "it1" / "meta.json"));
+  EXPECT_FALSE(fs::exists(dir / "three.snapshots" / "it3"));
+  EXPECT_FALSE(three.meta.contains("snapshot_of"));
+
+  // A snapshot must fall inside the run.
+  options.resume = false;
+  options.snapshots = {3};
+  options.out = dir / "outside";
+  EXPECT_THROW(distill::run_matching(data, options), Error);
+  EXPECT_FALSE(fs::exists(dir / "outside"));
+}
+
 // ------------------------------------------------------------ SDC
 
 #include "ddkit/distill/sdc.h"

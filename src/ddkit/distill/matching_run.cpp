@@ -1,5 +1,6 @@
 #include "ddkit/distill/matching_run.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <ATen/ATen.h>
@@ -106,15 +107,23 @@ MatchingRunOptions resolved(const data::Dataset& data, MatchingRunOptions o) {
   o.dc.sdc_lambda = lambda;
   o.mtt.sdc_lambda = lambda;
   if (o.iterations < 0) o.iterations = o.method == Method::dm ? 20000 : o.method == Method::mtt ? 5000 : 1000;
+  for (const int64_t n : o.snapshots) {
+    if (n <= 0 || n >= o.iterations) {
+      throw Error("--snapshots", fmt::format("{} is not an iteration between 0 and --iterations ({})", n, o.iterations));
+    }
+  }
   return o;
 }
 
-fs::path checkpoint_dir(const fs::path& out) {
+// <out><suffix>: a folder beside out (out may end with a slash).
+fs::path beside(const fs::path& out, const char* suffix) {
   fs::path dir = out;
   if (dir.filename().empty()) dir = dir.parent_path();
-  dir += ".checkpoint";
+  dir += suffix;
   return dir;
 }
+
+fs::path checkpoint_dir(const fs::path& out) { return beside(out, ".checkpoint"); }
 
 }  // namespace
 
@@ -154,6 +163,10 @@ std::string init_name(Init init) {
     case Init::dgs: return "dgs";
   }
   return "real";
+}
+
+fs::path snapshot_dir(const fs::path& out, int64_t iteration) {
+  return beside(out, ".snapshots") / fmt::format("it{}", iteration);
 }
 
 uint64_t iteration_seed(uint64_t seed, int64_t iteration) {
@@ -225,6 +238,23 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
     if (mtt) state.update({{"learned_lr", mtt->learned_lr()}, {"lr_velocity", mtt->lr_velocity()}});
     write_file_atomic(ckpt / "state.json", state.dump(2));
   };
+  // The set as it stands after `iterations` iterations (the final one, or a snapshot's).
+  auto current_set = [&](int64_t iterations) {
+    data::ImageSet set;
+    set.images = distiller.images().detach().to(at::kCPU);
+    set.labels = initial.labels;
+    set.meta = settings;
+    set.meta["iterations"] = iterations;
+    set.meta["initial_source_indices"] = initial.meta["source_indices"];
+    set.meta["loss_every_10"] = losses;
+    set.meta["resumed_from"] = first_iteration;
+    if (mtt) set.meta["learned_lr"] = mtt->learned_lr();  // ddkit eval trains with it
+    set.meta["wall_seconds"] = seconds_so_far();  // of every session of the run
+    return set;
+  };
+  auto is_snapshot = [&](int64_t n) {
+    return std::find(options.snapshots.begin(), options.snapshots.end(), n) != options.snapshots.end();
+  };
   const int64_t last = options.stop_after > 0 ? std::min(options.iterations, first_iteration + options.stop_after)
                                              : options.iterations;
   for (int64_t it = first_iteration; it < last; ++it) {
@@ -232,6 +262,11 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
     if (it % 10 == 0) losses.push_back({it, loss});
     progress.advance(1, mtt ? fmt::format("loss {:.4f} lr {:.5f}", loss, mtt->learned_lr())
                             : fmt::format("loss {:.4f}", loss));
+    if (is_snapshot(it + 1) && dist::is_root(options.world)) {
+      auto snapshot = current_set(it + 1);
+      snapshot.meta["snapshot_of"] = options.iterations;
+      data::write_image_set(snapshot_dir(options.out, it + 1), snapshot, data);
+    }
     if (options.checkpoint_every > 0 && (it + 1) % options.checkpoint_every == 0 && it + 1 < options.iterations) {
       save_checkpoint(it + 1);
     }
@@ -244,15 +279,7 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
     return {};
   }
 
-  data::ImageSet set;
-  set.images = distiller.images().detach().to(at::kCPU);
-  set.labels = initial.labels;
-  set.meta = settings;
-  set.meta["initial_source_indices"] = initial.meta["source_indices"];
-  set.meta["loss_every_10"] = losses;
-  set.meta["resumed_from"] = first_iteration;
-  if (mtt) set.meta["learned_lr"] = mtt->learned_lr();  // ddkit eval trains with it
-  set.meta["wall_seconds"] = seconds_so_far();  // of every session of the run
+  auto set = current_set(options.iterations);
   if (!dist::is_root(options.world)) return set;
   data::write_image_set(options.out, set, data);
   fs::remove_all(ckpt, ec);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ddkit/data/image_set.h"
 #include "ddkit/distill/dc.h"
@@ -38,6 +39,10 @@ struct MatchingRunOptions : RunSettings {
   train::ObserverOptions observer;  // --init dgs without init_scores_file: the prob observer
   int64_t checkpoint_every = 100; // iterations between checkpoints (0 = none)
   int64_t stop_after = 0;         // run at most this many iterations now, checkpoint, stop (0 = all)
+  // Also write the set after each of these iterations (each in (0, iterations)) to
+  // snapshot_dir(out, N): one run gives the accuracy-against-budget curve, as the
+  // reference DC/DSA code evaluates its set every 500 iterations of one run.
+  std::vector<int64_t> snapshots;
   double sdc_lambda = -1;         // SDC λ for dm.sdc_lambda / dc.sdc_lambda; < 0: default_sdc_lambda(method, ipc)
   std::shared_ptr<dist::Context> world;  // distributed runs (dm/dc/mtt .world); rank 0 writes; null: one process
   DmOptions dm;
@@ -52,6 +57,11 @@ data::ImageSet run_matching(const data::Dataset& data, const MatchingRunOptions&
 // The set a run starts from: distinct random real images per class (ipc x
 // pool_factor), Gaussian noise of that shape, or the DGS pick (--init dgs).
 data::ImageSet initial_set(const data::Dataset& data, const MatchingRunOptions& options);
+
+// Where the set after iteration n of a run writing `out` goes: <out>.snapshots/it<n>/.
+// It is the set a run of n iterations writes (the methods have no schedule that
+// depends on the total), with its meta's "iterations" n and "snapshot_of" the total.
+std::filesystem::path snapshot_dir(const std::filesystem::path& out, int64_t iteration);
 
 // The seed of iteration `i` of a run seeded `seed` (a fresh network each).
 uint64_t iteration_seed(uint64_t seed, int64_t iteration);
