@@ -187,6 +187,10 @@ TEST(Report, RefusesJsonFieldsOfTheWrongTypeAndUnboundedCounts) {
   write_file_atomic(dir / "eval" / "results.json", std::string(R"({"models": {"convnet": {"mean": "high"}}})"));
   ddkit_test::expect_error([&] { report::run_report_html(dir / "eval", data); }, (dir / "eval").string(),
                            "a JSON file of the run has a field ddkit cannot read");
+  // Epochs past any integer type (found by fuzz_run_json) are shown as written, not cast.
+  write_file_atomic(dir / "eval" / "results.json",
+                    std::string(R"({"models": {"convnet": {"mean": 70.0, "std": 0.5}}, "protocol": {"epochs": 1e300}})"));
+  EXPECT_NE(report::run_report_html(dir / "eval", data).find("<td>1e+300 epochs</td>"), std::string::npos);
   write_file_atomic(dir / "eval" / "results.json", std::string(R"({"models": {}, "set": 7})"));
   ddkit_test::expect_error([&] { report::run_report_html(dir / "eval", data); }, (dir / "eval").string(),
                            "a JSON file of the run has a field ddkit cannot read");

@@ -166,13 +166,15 @@ std::string accuracy_section(const RunFiles& run) {
   html += "</tr>\n";
   for (const auto& [name, set] : sets.items()) {
     const json protocol = set.value("protocol", json::object());
-    const std::string protocol_text =
-        fmt::format("{} epochs{}", protocol.value("epochs", 0), protocol.value("dsa", false) ? ", DSA" : "");
+    // The epochs as written (cell escapes them): value<int> would cast a real such as
+    // 1e300 (undefined behaviour).
+    const std::string protocol_html =
+        fmt::format("{} epochs{}", cell(protocol.value("epochs", json(0))), protocol.value("dsa", false) ? ", DSA" : "");
     const json models = set.value("models", json::object());
     for (const auto& [model, m] : models.items()) {
       html += fmt::format("<tr class=\"result\"><td>{}</td><td>{}</td><td>{:.2f} ± {:.2f}</td><td>{}</td><td>{}</td>",
                           escape_xml(name), escape_xml(model), m.value("mean", 0.0), m.value("std", 0.0),
-                          m.value("accuracies", json::array()).size(), escape_xml(protocol_text));
+                          m.value("accuracies", json::array()).size(), protocol_html);
       if (baselines.is_object()) {
         const json b = baselines.value(model, json::object());
         const double mean = m.value("mean", 0.0);  // a structured binding: not captured (C++17)
