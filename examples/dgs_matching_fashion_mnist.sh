@@ -46,6 +46,7 @@ OBSERVER_EPOCHS=${OBSERVER_EPOCHS:-2}
 SEED=${SEED:-0}
 DISTILL_SEED=${DISTILL_SEED:-0}
 STARTS=${STARTS:-1}
+SNAPSHOTS=${SNAPSHOTS:-}
 seed_suffix=""; [ "$DISTILL_SEED" = 0 ] || seed_suffix="-seed$DISTILL_SEED"
 if [ "$OUT" = "$DEFAULT_OUT" ]; then JSON=${JSON:-docs/results/matching.json}; else JSON=${JSON:-$OUT/matching.json}; fi
 mkdir -p "$OUT"
