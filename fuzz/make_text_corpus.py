@@ -43,6 +43,10 @@ evaluation = {"set": "@RUN@/dgs", "runs": 2, "seed": 0, "device": "cpu", "protoc
 put("run_json", "pipeline", run_input(0, [pipeline, final_meta, sampling, pool_meta, plain_meta]))
 put("run_json", "eval", run_input(0, [evaluation, final_meta, None, None, None]))
 put("run_json", "set", run_input(1, [None, final_meta, sampling, None, None]))
+# Regression: a loss point of one value, which the report once read past (ASan:
+# heap-buffer-overflow).
+put("run_json", "loss-point-short", run_input(1, [None, dict(final_meta, loss_every_10=[[0, 1.5], [10]]), sampling,
+                                                  None, None]))
 # Regression: epochs past any integer type, which the report once cast to int (UBSan:
 # float-cast-overflow); json.dumps writes 1e300 as 1e+300.
 put("run_json", "epochs-1e300", run_input(0, [dict(evaluation, protocol=dict(protocol, epochs=1e300)), final_meta,

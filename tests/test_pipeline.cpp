@@ -183,6 +183,11 @@ TEST(Report, RefusesJsonFieldsOfTheWrongTypeAndUnboundedCounts) {
   data::write_image_set(dir / "indexed", set, data);
   ddkit_test::expect_error([&] { report::run_report_html(dir / "indexed", data); },
                            (dir / "indexed" / "meta.json").string(), "\"pool_indices\" holds a non-integer");
+  // A loss point of one value (found by fuzz_run_json): refused, not read past its end.
+  set.meta = {{"method", "dm"}, {"ipc", 1}, {"loss_every_10", {{0, 1.5}, {10}}}};
+  data::write_image_set(dir / "short-loss", set, data);
+  ddkit_test::expect_error([&] { report::run_report_html(dir / "short-loss", data); }, (dir / "short-loss").string(),
+                           "a JSON file of the run has a field ddkit cannot read");
   fs::create_directories(dir / "eval");
   write_file_atomic(dir / "eval" / "results.json", std::string(R"({"models": {"convnet": {"mean": "high"}}})"));
   ddkit_test::expect_error([&] { report::run_report_html(dir / "eval", data); }, (dir / "eval").string(),

@@ -351,7 +351,8 @@ std::string loss_section(const RunFiles& run) {
   for (const auto& [name, meta] : sources) {
     if (!meta->is_object() || !meta->contains("loss_every_10")) continue;
     LineSeries s{name, {}};
-    for (const auto& point : (*meta)["loss_every_10"]) s.points.emplace_back(point[0].get<double>(), point[1].get<double>());
+    // at(): a point of fewer than two values throws (one error line); const operator[] would read past it.
+    for (const auto& point : (*meta)["loss_every_10"]) s.points.emplace_back(point.at(0).get<double>(), point.at(1).get<double>());
     curves.push_back(std::move(s));
   }
   if (curves.empty()) return html + "<p class=\"note\">no loss log (the method selects or generates images)</p>\n";
