@@ -132,11 +132,13 @@ import glob, json, os, re, statistics, sys
 out, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 # Each row's command reproduces it: the shared settings of this invocation, plus the
 # row's method, IPC, budget and target (other rows come along).
-shared = [f"{k}='{os.environ[k]}'" for k in ("DATA", "K", "RUNS", "REPEAT", "BUFFER", "OBSERVER_EPOCHS", "EVAL_EPOCHS_1",
+shared = [f"{k}='{os.environ[k]}'" for k in ("DATA", "K", "RUNS", "REPEAT", "OBSERVER_EPOCHS", "EVAL_EPOCHS_1",
                                             "EVAL_EPOCHS_10", "THREADS", "SEED") if k in os.environ]
 tail = ["bash examples/dgs_matching_fashion_mnist.sh"] + ([out] if out != "runs/dgs-matching-fashion-mnist" else [])
 def command(method, ipc, iters, s, seed, snapshot=0):
     row = [f"METHODS='{method}'", f"IPCS='{ipc}'"] + ([f"DISTILL_SEED='{seed}'"] if seed else [])
+    if method == "mtt" and "BUFFER" in os.environ:  # the expert buffer only MTT reads
+        row.append(f"BUFFER='{os.environ['BUFFER']}'")
     if iters:
         row.append(f"ITERS='{iters}'")
     if snapshot:
